@@ -1,0 +1,536 @@
+"""StyleGAN2 generator (config-e/f and the ADA variants) in plain PyTorch.
+
+Matches NVIDIA stylegan2-ada-pytorch's ``training.networks.Generator`` (and stylegan3's
+``training.networks_stylegan2.Generator``): same hyperparameters, same module tree and the same
+parameter/buffer names (``mapping.fc0.weight``, ``mapping.w_avg``, ``synthesis.b4.const``,
+``synthesis.b64.conv1.affine.weight``, ``...noise_const``, ``...noise_strength``,
+``...resample_filter``), so NVIDIA state dicts load with ``load_state_dict(strict=True)`` and no
+renaming. Checkpoint files are parsed elsewhere (:mod:`latentlab.checkpoints`).
+
+Config (all JSON data, see :func:`normalize_config`)::
+
+    {"z_dim": 512, "c_dim": 0, "w_dim": 512, "img_resolution": 1024, "img_channels": 3,
+     "mapping_kwargs": {"num_layers": 8, "embed_features": None, "layer_features": None,
+                        "activation": "lrelu", "lr_multiplier": 0.01, "w_avg_beta": 0.995},
+     "synthesis_kwargs": {"channel_base": 32768, "channel_max": 512, "num_fp16_res": 0,
+                          "architecture": "skip", "resample_filter": [1, 3, 3, 1],
+                          "conv_clamp": None, "use_noise": True, "activation": "lrelu",
+                          "kernel_size": 3}}
+
+Precision: ``num_fp16_res`` is kept in the config (NVIDIA runs those blocks in fp16 on GPUs)
+but latentlab always computes in float32, like NVIDIA with ``force_fp32=True``.
+
+W+ layout: row 0 feeds the 4x4 conv; for each higher block of resolution r, its two convs use
+two consecutive rows, and the toRGB of resolution r/2 shares the row of r's first (up-sampling)
+conv; the last row feeds only the final toRGB. :attr:`StyleGAN2Generator.ws_resolutions` gives
+each row the resolution of the conv layers it feeds (the final toRGB row: the output resolution).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..ops import ACTIVATIONS, bias_act, conv2d_resample, setup_filter, upsample2d
+from .base import NOISE_MODES, Generator
+
+MAPPING_DEFAULTS: dict[str, Any] = {
+    "num_layers": 8,
+    "embed_features": None,
+    "layer_features": None,
+    "activation": "lrelu",
+    "lr_multiplier": 0.01,
+    "w_avg_beta": 0.995,
+}
+SYNTHESIS_DEFAULTS: dict[str, Any] = {
+    "channel_base": 32768,
+    "channel_max": 512,
+    "num_fp16_res": 0,
+    "architecture": "skip",
+    "resample_filter": [1, 3, 3, 1],
+    "conv_clamp": None,
+    "use_noise": True,
+    "activation": "lrelu",
+    "kernel_size": 3,
+}
+# Accepted for compatibility with NVIDIA kwargs; they only affect speed/memory layout there.
+SYNTHESIS_IGNORED = ("fp16_channels_last", "channels_last", "fused_modconv_default", "use_fp16")
+ARCHITECTURES = ("orig", "skip", "resnet")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars/arrays, tuples and dict subclasses -> plain JSON-able Python data."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def normalize_config(
+    z_dim: int = 512,
+    c_dim: int = 0,
+    w_dim: int = 512,
+    img_resolution: int = 1024,
+    img_channels: int = 3,
+    mapping_kwargs: dict[str, Any] | None = None,
+    synthesis_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fill defaults and validate a StyleGAN2 config; returns a new plain-data dict.
+
+    Raises ValueError (one line) for unknown keys or impossible values.
+    """
+    mk = _plain(dict(mapping_kwargs or {}))
+    sk = _plain(dict(synthesis_kwargs or {}))
+    unknown = sorted(set(mk) - set(MAPPING_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown StyleGAN2 mapping_kwargs: {', '.join(unknown)}")
+    for key in SYNTHESIS_IGNORED:
+        sk.pop(key, None)
+    unknown = sorted(set(sk) - set(SYNTHESIS_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown StyleGAN2 synthesis_kwargs: {', '.join(unknown)}")
+    mk = {**MAPPING_DEFAULTS, **mk}
+    sk = {**SYNTHESIS_DEFAULTS, **sk}
+    cfg = {
+        "z_dim": int(z_dim),
+        "c_dim": int(c_dim),
+        "w_dim": int(w_dim),
+        "img_resolution": int(img_resolution),
+        "img_channels": int(img_channels),
+        "mapping_kwargs": mk,
+        "synthesis_kwargs": sk,
+    }
+    res = cfg["img_resolution"]
+    if res < 4 or res & (res - 1):
+        raise ValueError(f"img_resolution must be a power of two >= 4, got {res}")
+    if cfg["z_dim"] < 0 or cfg["c_dim"] < 0 or cfg["z_dim"] + cfg["c_dim"] == 0:
+        raise ValueError("StyleGAN2 needs z_dim > 0 or c_dim > 0")
+    if cfg["w_dim"] <= 0 or cfg["img_channels"] <= 0:
+        raise ValueError("w_dim and img_channels must be positive")
+    if int(mk["num_layers"]) < 1:
+        raise ValueError("mapping num_layers must be >= 1")
+    for act in (mk["activation"], sk["activation"]):
+        if act not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {act!r}")
+    if sk["architecture"] not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {sk['architecture']!r}")
+    if int(sk["channel_base"]) <= 0 or int(sk["channel_max"]) <= 0:
+        raise ValueError("channel_base and channel_max must be positive")
+    if int(sk["kernel_size"]) < 1:
+        raise ValueError("kernel_size must be >= 1")
+    if sk["conv_clamp"] is not None and float(sk["conv_clamp"]) < 0:
+        raise ValueError("conv_clamp must be None or >= 0")
+    return cfg
+
+
+# ---------------------------------------------------------------------------- layers
+def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    """Scale ``x`` to unit mean square along ``dim`` (StyleGAN's pixel norm of z)."""
+    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+class FullyConnectedLayer(nn.Module):
+    """Equalised-learning-rate dense layer: ``act(x @ (W * lr/sqrt(in)).T + b * lr)``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)  # [OI]
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias
+        if b is not None:
+            b = b.to(x.dtype)
+            if self.bias_gain != 1:
+                b = b * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_act(x.matmul(w.t()), b, act=self.activation)
+
+
+class MappingNetwork(nn.Module):
+    """z [N, z_dim] (+ c [N, c_dim]) -> w [N, w_dim]; holds the running average ``w_avg``."""
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 8,
+                 embed_features: int | None = None, layer_features: int | None = None,
+                 activation: str = "lrelu", lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers = num_layers
+        self.w_avg_beta = w_avg_beta
+        if embed_features is None:
+            embed_features = w_dim
+        if c_dim == 0:
+            embed_features = 0
+        if layer_features is None:
+            layer_features = w_dim
+        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
+        if c_dim > 0:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        for idx in range(num_layers):
+            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
+                                        lr_multiplier=lr_multiplier)
+            setattr(self, f"fc{idx}", layer)
+        self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(self, z: torch.Tensor | None, c: torch.Tensor | None = None) -> torch.Tensor:
+        x = None
+        if self.z_dim > 0:
+            x = normalize_2nd_moment(z.to(torch.float32))
+        if self.c_dim > 0:
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = torch.cat([x, y], dim=1) if x is not None else y
+        for idx in range(self.num_layers):
+            x = getattr(self, f"fc{idx}")(x)
+        return x
+
+
+def modulated_conv2d(
+    x: torch.Tensor,                  # [N, I, H, W]
+    weight: torch.Tensor,             # [O, I, kh, kw]
+    styles: torch.Tensor,             # [N, I]
+    noise: torch.Tensor | None = None,  # broadcastable to the output [N, O, H', W']
+    up: int = 1,
+    padding: int = 0,
+    resample_filter: torch.Tensor | None = None,
+    demodulate: bool = True,
+    flip_weight: bool = True,
+    fused_modconv: bool = True,
+) -> torch.Tensor:
+    """StyleGAN2's modulated (and optionally demodulated) convolution.
+
+    ``fused_modconv=True`` builds per-sample weights and runs one grouped convolution;
+    False scales activations instead (cheaper for large batches). Both agree to ~1e-6.
+    """
+    n = x.shape[0]
+    out_ch, in_ch, kh, kw = weight.shape
+    w = None
+    dcoefs = None
+    if demodulate or fused_modconv:
+        w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)  # [NOIkk]
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [NO]
+
+    if not fused_modconv:
+        x = x * styles.to(x.dtype).reshape(n, in_ch, 1, 1)
+        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding,
+                            flip_weight=flip_weight)
+        if dcoefs is not None:
+            x = x * dcoefs.to(x.dtype).reshape(n, out_ch, 1, 1)
+        if noise is not None:
+            x = x + noise.to(x.dtype)
+        return x
+
+    if dcoefs is not None:
+        w = w * dcoefs.reshape(n, out_ch, 1, 1, 1)  # [NOIkk]
+    x = x.reshape(1, n * in_ch, *x.shape[2:])
+    w = w.reshape(n * out_ch, in_ch, kh, kw)
+    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, groups=n,
+                        flip_weight=flip_weight)
+    x = x.reshape(n, out_ch, *x.shape[2:])
+    if noise is not None:
+        x = x + noise.to(x.dtype)
+    return x
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 conv (optionally 2x up) + noise + bias + activation (+ clamp)."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
+                 up: int = 1, use_noise: bool = True, activation: str = "lrelu",
+                 resample_filter: list[float] = (1, 3, 3, 1), conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.resolution = resolution
+        self.up = up
+        self.use_noise = use_noise
+        self.activation = activation
+        self.conv_clamp = conv_clamp
+        self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
+        self.padding = kernel_size // 2
+        self.act_gain = ACTIVATIONS[activation].def_gain
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))  # [OIkk]
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused_modconv: bool = True,
+                gain: float = 1.0) -> torch.Tensor:
+        styles = self.affine(w)  # [NI]
+        noise = None
+        if self.use_noise and noise_mode == "random":
+            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
+                                dtype=x.dtype) * self.noise_strength
+        elif self.use_noise and noise_mode == "const":
+            noise = self.noise_const * self.noise_strength
+        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+                             resample_filter=self.resample_filter, flip_weight=(self.up == 1),
+                             fused_modconv=fused_modconv)
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1x1 conv to image channels, not demodulated."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
+                 conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))  # [OIkk]
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+
+
+class Conv2dLayer(nn.Module):
+    """Plain equalised conv (used as the resnet skip: 1x1, 2x up, no bias, linear)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
+                 activation: str = "linear", up: int = 1, resample_filter: list[float] = (1, 3, 3, 1),
+                 conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.activation = activation
+        self.up = up
+        self.conv_clamp = conv_clamp
+        self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
+        self.padding = kernel_size // 2
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        self.act_gain = ACTIVATIONS[activation].def_gain
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))  # [OIkk]
+        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias.to(x.dtype) if self.bias is not None else None
+        x = conv2d_resample(x, w, f=self.resample_filter, up=self.up, padding=self.padding,
+                            flip_weight=(self.up == 1))
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (const | 2x up-conv) + conv, and a toRGB for 'skip' (or the last block)."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 is_last: bool, architecture: str = "skip", resample_filter: list[float] = (1, 3, 3, 1),
+                 conv_clamp: float | None = None, use_noise: bool = True, activation: str = "lrelu",
+                 kernel_size: int = 3) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.resolution = resolution
+        self.is_last = is_last
+        self.architecture = architecture
+        self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
+        layer_kwargs = dict(w_dim=w_dim, resolution=resolution, kernel_size=kernel_size, use_noise=use_noise,
+                            activation=activation, resample_filter=resample_filter, conv_clamp=conv_clamp)
+        self.num_conv = 0
+        self.num_torgb = 0
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))  # [CHW]
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, **layer_kwargs)
+            self.num_conv += 1
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **layer_kwargs)
+        self.num_conv += 1
+        if is_last or architecture == "skip":
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
+            self.num_torgb += 1
+        if in_channels != 0 and architecture == "resnet":
+            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
+                                    resample_filter=resample_filter)
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
+                noise_mode: str = "const", fused_modconv: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """ws [N, num_conv + num_torgb, w_dim] -> (features [N, C, r, r], image [N, 3, r, r] or None)."""
+        rows = iter(ws.unbind(dim=1))
+        if self.in_channels == 0:
+            x = self.const.to(ws.dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.conv1(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        elif self.architecture == "resnet":
+            y = self.skip(x, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv1(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv, gain=math.sqrt(0.5))
+            x = y + x
+        else:
+            x = self.conv0(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv1(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        if self.is_last or self.architecture == "skip":
+            y = self.torgb(x, next(rows), fused_modconv=fused_modconv).to(torch.float32)
+            img = y if img is None else img + y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """ws [N, num_ws, w_dim] -> image [N, img_channels, img_resolution, img_resolution]."""
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
+                 channel_max: int = 512, num_fp16_res: int = 0, **block_kwargs: Any) -> None:
+        super().__init__()
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.num_fp16_res = num_fp16_res  # stored only: latentlab computes in float32
+        log2 = int(round(math.log2(img_resolution)))
+        self.block_resolutions = [2**i for i in range(2, log2 + 1)]
+        self.channels = {r: min(channel_base // r, channel_max) for r in self.block_resolutions}
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            in_channels = self.channels[res // 2] if res > 4 else 0
+            block = SynthesisBlock(in_channels, self.channels[res], w_dim=w_dim, resolution=res,
+                                   img_channels=img_channels, is_last=(res == img_resolution), **block_kwargs)
+            self.num_ws += block.num_conv
+            if res == img_resolution:
+                self.num_ws += block.num_torgb
+            setattr(self, f"b{res}", block)
+
+    def layer_rows(self) -> list[tuple[str, int, int]]:
+        """(layer name, W+ row, resolution) for every styled layer, in execution order."""
+        out = []
+        row = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            names = (["conv0"] if block.in_channels else []) + ["conv1"]
+            for i, name in enumerate(names):
+                out.append((f"synthesis.b{res}.{name}", row + i, res))
+            if block.num_torgb:
+                out.append((f"synthesis.b{res}.torgb", row + block.num_conv, res))
+            row += block.num_conv
+        return sorted(out, key=lambda t: (t[1], t[2], t[0]))
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool = True) -> torch.Tensor:
+        x = img = None
+        row = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            block_ws = ws.narrow(1, row, block.num_conv + block.num_torgb)
+            row += block.num_conv
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
+        return img
+
+
+# ---------------------------------------------------------------------------- generator
+class StyleGAN2Generator(Generator):
+    """NVIDIA's StyleGAN2 generator (stylegan2-ada-pytorch ``training.networks.Generator``).
+
+    Constructor arguments are NVIDIA's (``z_dim, c_dim, w_dim, img_resolution, img_channels,
+    mapping_kwargs, synthesis_kwargs``), all plain JSON data; ``self.config`` holds them with
+    every default filled in. The mapping and synthesis networks are the submodules ``mapping``
+    and ``synthesis`` (reach them as :attr:`mapping_network` / :attr:`synthesis_network`;
+    ``G.mapping(...)`` and ``G.synthesis(...)`` are the interface methods).
+    """
+
+    family = "stylegan2"
+
+    def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 1024,
+                 img_channels: int = 3, mapping_kwargs: dict[str, Any] | None = None,
+                 synthesis_kwargs: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        cfg = normalize_config(z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs, synthesis_kwargs)
+        self.config = copy.deepcopy(cfg)
+        self.z_dim, self.c_dim, self.w_dim = cfg["z_dim"], cfg["c_dim"], cfg["w_dim"]
+        self.img_resolution, self.img_channels = cfg["img_resolution"], cfg["img_channels"]
+        #: fused (grouped-conv) modulated convolutions; False scales activations instead.
+        self.fused_modconv = True
+        synthesis = SynthesisNetwork(w_dim=self.w_dim, img_resolution=self.img_resolution,
+                                     img_channels=self.img_channels, **cfg["synthesis_kwargs"])
+        self.num_ws = synthesis.num_ws
+        mapping = MappingNetwork(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim, num_ws=self.num_ws,
+                                 **cfg["mapping_kwargs"])
+        # Registered directly: the names `mapping`/`synthesis` are also the interface methods.
+        self._modules["synthesis"] = synthesis
+        self._modules["mapping"] = mapping
+
+    @property
+    def mapping_network(self) -> MappingNetwork:
+        return self._modules["mapping"]  # type: ignore[return-value]
+
+    @property
+    def synthesis_network(self) -> SynthesisNetwork:
+        return self._modules["synthesis"]  # type: ignore[return-value]
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """The average W [w_dim] (the live ``mapping.w_avg`` buffer)."""
+        return self.mapping_network.w_avg
+
+    # ------------------------------------------------------------------ layout
+    def layer_rows(self) -> list[tuple[str, int, int]]:
+        """(NVIDIA layer name, W+ row, layer resolution) for each styled layer."""
+        return self.synthesis_network.layer_rows()
+
+    @property
+    def ws_resolutions(self) -> list[int]:
+        """Per W+ row, the resolution of the conv layers it feeds (toRGB-only last row: output res)."""
+        out = []
+        for row in range(self.num_ws):
+            layers = [(n, r) for n, i, r in self.layer_rows() if i == row]
+            convs = [r for n, r in layers if not n.endswith("torgb")]
+            out.append(max(convs) if convs else max(r for _, r in layers))
+        return out
+
+    def ws_layer_names(self) -> list[str]:
+        """Per W+ row, the layers it feeds, e.g. ``'b4.torgb+b8.conv0'``."""
+        names: list[list[str]] = [[] for _ in range(self.num_ws)]
+        for name, row, _ in self.layer_rows():
+            names[row].append(name.removeprefix("synthesis."))
+        return ["+".join(n) for n in names]
+
+    # ------------------------------------------------------------------ networks
+    def _map(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return self.mapping_network(z, c)
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "const",
+                  fused_modconv: bool | None = None) -> torch.Tensor:
+        """ws [N, num_ws, w_dim] -> images [N, img_channels, R, R] (float32, nominally [-1, 1]).
+
+        noise_mode: 'const' (the stored ``noise_const`` buffers), 'random' or 'none'.
+        """
+        self.check_ws(ws)
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        fused = self.fused_modconv if fused_modconv is None else bool(fused_modconv)
+        return self.synthesis_network(ws.to(torch.float32), noise_mode=noise_mode, fused_modconv=fused)
+
+    def noise_buffers(self) -> dict[str, torch.Tensor]:
+        """The live ``noise_const`` buffers [r, r] by state-dict name, in layer order."""
+        return {name: buf for name, buf in self.named_buffers() if name.endswith(".noise_const")}
+
+
+__all__ = [
+    "FullyConnectedLayer",
+    "MappingNetwork",
+    "StyleGAN2Generator",
+    "SynthesisBlock",
+    "SynthesisLayer",
+    "SynthesisNetwork",
+    "ToRGBLayer",
+    "modulated_conv2d",
+    "normalize_config",
+]

@@ -1,0 +1,26 @@
+"""Pure-PyTorch reference ops used by the StyleGAN2 generator.
+
+Everything here is plain ``torch`` (CPU or CUDA, whatever device the inputs live on); nothing
+is compiled at import time.
+
+* :func:`upfirdn2d` - upsample, FIR-filter and downsample a batch of images (with padding).
+* :func:`upsample2d`, :func:`downsample2d`, :func:`filter2d` - the common special cases.
+* :func:`setup_filter` - turn ``[1, 3, 3, 1]`` into a normalised 2-D FIR kernel.
+* :func:`bias_act` - bias + activation + gain + clamp, as NVIDIA's ``bias_act``.
+* :func:`conv2d_resample` - a 2-D convolution fused with FIR up/down-sampling.
+"""
+
+from .bias_act import ACTIVATIONS, bias_act
+from .conv2d_resample import conv2d_resample
+from .upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+
+__all__ = [
+    "ACTIVATIONS",
+    "bias_act",
+    "conv2d_resample",
+    "downsample2d",
+    "filter2d",
+    "setup_filter",
+    "upfirdn2d",
+    "upsample2d",
+]
