@@ -34,7 +34,7 @@ class ProjectorConfig:
     space: str = "w+"  # "w": one w tiled to all rows; "w+": one w per row
     num_steps: int = 1000
     w_avg_samples: int = 10000
-    initial_learning_rate: float = 0.1
+    initial_learning_rate: float | None = None  # None: the generator family's default (G.projection_lr)
     lr_rampup_length: float = 0.05
     lr_rampdown_length: float = 0.25
     initial_noise_factor: float = 0.05
@@ -71,8 +71,8 @@ PRESETS: dict[str, ProjectorConfig] = {
     "nvidia": ProjectorConfig(space="w", rec_weight=0.0, lpips_weight=1.0, regularize_noise_weight=1e5,
                               num_steps=1000),
     # Quality per second on a CPU: fewer steps, shorter ramps, stop when LPIPS stalls.
-    "fast": ProjectorConfig(num_steps=200, initial_learning_rate=0.05, lr_rampdown_length=0.3,
-                            noise_ramp_length=0.5, early_stop_patience=40),
+    "fast": ProjectorConfig(num_steps=200, lr_rampdown_length=0.3, noise_ramp_length=0.5,
+                            early_stop_patience=40),
 }
 
 
@@ -169,6 +169,8 @@ def project(
     device = G.device
     N = targets.shape[0]
     cfg = config
+    if cfg.initial_learning_rate is None:
+        cfg = cfg.replace(initial_learning_rate=float(getattr(G, "projection_lr", 0.1)))
     gen = torch.Generator().manual_seed(cfg.seed)
     t_start = time.perf_counter()
 

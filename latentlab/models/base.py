@@ -26,6 +26,8 @@ class Generator(nn.Module):
     """Base class: a mapping network z -> W and a synthesis network W+ -> image."""
 
     family: ClassVar[str] = "base"
+    #: Peak Adam learning rate for projection in W / W+ (NVIDIA's projector uses 0.1 for StyleGAN2).
+    projection_lr: ClassVar[float] = 0.1
 
     # Set by subclasses in __init__.
     z_dim: int

@@ -1,0 +1,70 @@
+"""Options and helpers shared by the CLI subcommands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import LatentlabError
+
+NOISE_MODES = ("const", "random", "none")
+
+
+def device_option(f):
+    """``--device cpu|cuda|cuda:N|auto`` (default auto: CUDA when available)."""
+    return click.option("--device", default="auto", show_default=True, metavar="DEVICE",
+                        help="cpu, cuda, cuda:N or auto (CUDA when available).")(f)
+
+
+def network_option(f):
+    return click.option("--network", "network", default="ffhq-mobile", show_default=True,
+                        metavar="NAME|PATH|URL",
+                        help="Registry name (latentlab models list), checkpoint file, or http(s) URL.")(f)
+
+
+def truncation_options(f):
+    f = click.option("--w-avg-samples", type=click.IntRange(min=1), default=None,
+                     help="Re-estimate w_avg as the mean of mapping(z) over N latents (cached).")(f)
+    f = click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
+                     help="Class index, for conditional models.")(f)
+    f = click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True,
+                     help="Per-layer noise: the model's stored constant, fresh random, or none.")(f)
+    f = click.option("--trunc-cutoff", "truncation_cutoff", type=click.IntRange(min=0), default=None,
+                     help="Truncate only the first N W+ rows (default: all).")(f)
+    f = click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True,
+                     help="Truncation psi (1 = none, 0 = w_avg).")(f)
+    return f
+
+
+def load_model(network: str, device: str, w_avg_samples: int | None = None):
+    """Load a generator for a command; errors are LatentlabError (printed as one line)."""
+    from ..registry import load_generator, resolve_device
+
+    dev = resolve_device(device)
+    return load_generator(network, dev, w_avg_samples=w_avg_samples, progress=True)
+
+
+def check_truncation(G, truncation_cutoff: int | None) -> None:
+    if truncation_cutoff is not None and truncation_cutoff > G.num_ws:
+        raise LatentlabError(f"--trunc-cutoff {truncation_cutoff} exceeds the {G.num_ws} W+ rows of this model")
+
+
+def refuse_existing(paths: list[Path], force: bool) -> None:
+    """Raise LatentlabError naming the first existing path unless ``force``."""
+    if force:
+        return
+    existing = [p for p in paths if p.exists()]
+    if existing:
+        more = f" (and {len(existing) - 1} more output files)" if len(existing) > 1 else ""
+        raise LatentlabError(f"{existing[0]}{more} already exists; use --force to overwrite "
+                             "or choose another output")
+
+
+def save_png(array, path: Path) -> None:
+    """Write a uint8 [H, W, C] array (C = 1 or 3) as PNG."""
+    from PIL import Image
+
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    Image.fromarray(array).save(path)
