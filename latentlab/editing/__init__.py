@@ -1,0 +1,1 @@
+"""Editing in latent space: layer ranges, directions, style mixing, expression transfer, face swap."""

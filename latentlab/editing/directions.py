@@ -1,0 +1,94 @@
+"""Latent directions as data: a unit vector in W, the W+ rows it acts on, and where it came from.
+
+File format (``.npz``, no pickles): ``direction`` float32 [w_dim] (unit norm) or [num_ws, w_dim]
+(a per-row direction, e.g. from a published W+ edit), ``name`` str, ``layers`` str (a layer-range
+spec such as ``"0-5"``, ``"coarse"`` or ``"64-1024"``; see :mod:`latentlab.editing.layers`),
+``model`` str (the generator it was fitted on, empty when unknown) and ``meta`` (JSON text: method,
+samples, validation accuracy, ...). A bare ``.npy`` vector is accepted too, for published
+directions (InterFaceGAN, GANSpace exports).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import LatentlabError
+
+
+@dataclass
+class Direction:
+    """vector: [w_dim] or [num_ws, w_dim]; layers: default layer-range spec; meta: JSON-able."""
+
+    name: str
+    vector: np.ndarray
+    layers: str = "all"
+    model: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: "str | Path", *, force: bool = False) -> Path:
+        path = Path(path)
+        if path.exists() and not force:
+            raise LatentlabError(f"{path} already exists; use --force to overwrite")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            np.savez(f, direction=np.asarray(self.vector, np.float32), name=np.array(self.name),
+                     layers=np.array(self.layers), model=np.array(self.model),
+                     meta=np.array(json.dumps(self.meta, sort_keys=True)))
+        return path
+
+
+def load_direction(path: "str | Path", *, name: str | None = None) -> Direction:
+    """Read a direction ``.npz`` (format above) or a bare ``.npy`` vector. One-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise LatentlabError(f"{path}: no such direction file")
+    try:
+        if path.suffix.lower() == ".npy":
+            vec = np.load(path, allow_pickle=False)
+            d = Direction(name or path.stem, np.asarray(vec, np.float32).squeeze(), meta={"source": str(path)})
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                if "direction" not in z.files:
+                    raise LatentlabError(f"{path}: no 'direction' array")
+                meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+                d = Direction(name or (str(z["name"]) if "name" in z.files else path.stem),
+                              np.asarray(z["direction"], np.float32),
+                              str(z["layers"]) if "layers" in z.files else "all",
+                              str(z["model"]) if "model" in z.files else "", meta)
+    except LatentlabError:
+        raise
+    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        raise LatentlabError(f"{path}: not a readable direction file ({' '.join(str(exc).split())})") from None
+    if d.vector.ndim not in (1, 2) or not np.all(np.isfinite(d.vector)):
+        raise LatentlabError(f"{path}: direction must be a finite [w_dim] or [num_ws, w_dim] array, "
+                             f"got shape {list(d.vector.shape)}")
+    return d
+
+
+def apply_direction(ws: torch.Tensor, direction: np.ndarray | torch.Tensor, strength: float,
+                    rows: list[int] | None = None) -> torch.Tensor:
+    """``ws + strength * direction`` on the given W+ rows (all when None); returns a new tensor.
+
+    ws: [N, num_ws, w_dim]; direction: [w_dim] (same vector on every chosen row) or
+    [num_ws, w_dim] (row-wise). Shapes are checked with one-line errors.
+    """
+    d = torch.as_tensor(np.asarray(direction, np.float32) if not isinstance(direction, torch.Tensor) else direction)
+    d = d.to(ws.device, ws.dtype)
+    if ws.ndim != 3:
+        raise LatentlabError(f"ws must be [N, num_ws, w_dim], got {list(ws.shape)}")
+    num_ws, w_dim = ws.shape[1:]
+    if d.shape[-1] != w_dim or (d.ndim == 2 and d.shape[0] != num_ws) or d.ndim not in (1, 2):
+        raise LatentlabError(f"direction of shape {list(d.shape)} does not fit ws rows [{num_ws}, {w_dim}]")
+    full = d.expand(num_ws, w_dim) if d.ndim == 1 else d
+    mask = torch.zeros(num_ws, 1, device=ws.device, dtype=ws.dtype)
+    idx = list(range(num_ws)) if rows is None else rows
+    if any(r < 0 or r >= num_ws for r in idx):
+        raise LatentlabError(f"rows {idx} outside this model's 0..{num_ws - 1}")
+    mask[idx] = 1
+    return ws + strength * (full * mask).unsqueeze(0)
