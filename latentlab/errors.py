@@ -15,3 +15,7 @@ class UnsafePickleError(CheckpointError):
 
 class DownloadError(LatentlabError):
     """A download failed or its checksum did not match."""
+
+
+class ShapeError(LatentlabError, ValueError):
+    """A tensor (z, ws, labels, images) has the wrong shape for the model it is given to."""

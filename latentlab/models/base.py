@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..errors import ShapeError
+
 NOISE_MODES = ("const", "random", "none")
 
 
@@ -66,10 +68,10 @@ class Generator(nn.Module):
         (all rows when the cutoff is None), as NVIDIA's mapping network does.
         """
         if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
+            raise ShapeError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
         if self.c_dim > 0:
             if c is None or c.shape != (z.shape[0], self.c_dim):
-                raise ValueError(f"this generator is conditional: c must have shape [N, {self.c_dim}]")
+                raise ShapeError(f"this generator is conditional: c must have shape [N, {self.c_dim}]")
         w = self._map(z, c)
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
         if truncation_psi != 1:
@@ -92,9 +94,9 @@ class Generator(nn.Module):
         raise NotImplementedError
 
     def check_ws(self, ws: torch.Tensor) -> None:
-        """Raise a clear ValueError when ws is not [N, num_ws, w_dim]."""
+        """Raise a clear ShapeError (a ValueError) when ws is not [N, num_ws, w_dim]."""
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(
+            raise ShapeError(
                 f"ws must have shape [N, {self.num_ws}, {self.w_dim}] for this generator, "
                 f"got {list(ws.shape)}"
             )
