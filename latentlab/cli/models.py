@@ -60,6 +60,9 @@ def info_cmd(model: str, as_json: bool, device: str) -> None:
                "source_format": getattr(G, "source_format", None), **desc}
         if entry is not None:
             doc["registry"] = entry.to_dict()
+        from ..editing.layers import layer_table
+
+        doc["layer_ranges"] = layer_table(G)
         click.echo(json.dumps(doc, indent=2))
         return
     lines = [("model", model)]
@@ -73,6 +76,10 @@ def info_cmd(model: str, as_json: bool, device: str) -> None:
     width = max(len(k) for k, _ in lines) + 1
     for k, v in lines:
         click.echo(f"{(k + ':').ljust(width)} {v}")
+    from ..editing.layers import format_layer_table
+
+    click.echo("")
+    click.echo(format_layer_table(G))
     rows = desc.get("ws_rows", [])
     click.echo("")
     click.echo(f"W+ rows ({len(rows)}):")

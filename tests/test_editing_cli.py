@@ -1,0 +1,222 @@
+"""The editing commands (style, edit, transfer, swap, morph) on a tiny StyleGAN2 checkpoint with
+latent .npz inputs: outputs exist, the written latents equal the formulas, bad input is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from latentlab.checkpoints.native import save_native
+from latentlab.cli import main
+from latentlab.editing.directions import Direction
+from latentlab.faces import as_aligned
+from latentlab.imageio import load_image, save_image
+from latentlab.inversion.runner import save_latent
+from latentlab.models.stylegan2 import StyleGAN2Generator
+
+
+def _tiny(seed: int) -> StyleGAN2Generator:
+    torch.manual_seed(seed)
+    return StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs={"num_layers": 2},
+                              synthesis_kwargs={"channel_base": 256, "channel_max": 16}).eval()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("editing_cli")
+    G = _tiny(3)
+    net = root / "tiny.safetensors"
+    save_native("stylegan2", G.config, G.state_dict(), net)
+    photo = np.random.RandomState(0).randint(0, 255, (96, 80, 3)).astype(np.uint8)
+    save_image(photo, root / "photo.png")
+    face = as_aligned(photo, 32)
+    gen = torch.Generator().manual_seed(1)
+    lats = {}
+    for name in ("a", "b", "c"):
+        ws = torch.randn(1, G.num_ws, G.w_dim, generator=gen)
+        save_latent(root / f"{name}.npz", ws, {}, model=str(net), transform=face.transform,
+                    settings={"photo": str(root / "photo.png")})
+        lats[name] = ws
+    return {"root": root, "net": str(net), "G": G, "ws": lats}
+
+
+def _run(env, *args):
+    result = CliRunner().invoke(main, [*map(str, args), "--network", env["net"]], catch_exceptions=False)
+    return result
+
+
+def _ws(path: Path) -> torch.Tensor:
+    with np.load(path) as z:
+        return torch.from_numpy(z["ws"])
+
+
+def test_style_writes_mix_and_paste(env, tmp_path):
+    r = env["root"]
+    res = _run(env, "style", r / "a.npz", r / "b.npz", "--layers", "rows:2-5", "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    a, b = env["ws"]["a"], env["ws"]["b"]
+    expected = a.clone()
+    expected[:, 2:5] = b[:, 2:5]
+    torch.testing.assert_close(_ws(tmp_path / "a_x_b.npz"), expected, rtol=0, atol=0)
+    assert load_image(tmp_path / "a_x_b.png", min_size=1).shape == (32, 32, 3)
+    assert load_image(tmp_path / "a_x_b_pasted.png").shape == (96, 80, 3)  # original photo size
+    assert (tmp_path / "a_x_b_compare.png").is_file()
+    # never overwrite without --force
+    again = _run(env, "style", r / "a.npz", r / "b.npz", "--layers", "rows:2-5", "--outdir", tmp_path)
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert _run(env, "style", r / "a.npz", r / "b.npz", "--outdir", tmp_path, "--force").exit_code == 0
+    # default rows: seed 9-18 (128-1024 px) clamp to this 32 px model's finest rows 5..7
+    expected = a.clone()
+    expected[:, 5:] = b[:, 5:]
+    torch.testing.assert_close(_ws(tmp_path / "a_x_b.npz"), expected, rtol=0, atol=0)
+
+
+def test_style_grid(env, tmp_path):
+    r = env["root"]
+    res = _run(env, "style", "--grid", "--content", r / "a.npz", r / "b.npz", "--style", r / "b.npz", r / "c.npz",
+               r / "a.npz", "--tile", 32, "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    grid = load_image(tmp_path / "style_grid.png")
+    assert grid.shape == (3 * 32 + 2 * 4, 4 * 32 + 3 * 4, 3)  # (1 + 2 contents) x (1 + 3 styles)
+
+
+def _sefa_direction(G, rows: list[int], k: int) -> np.ndarray:
+    """Independent SeFa: numpy eigh of the row-normalised stacked affine weights of ``rows``."""
+    mats = []
+    for name, row, _ in G.layer_rows():
+        if row in rows:
+            w = dict(G.named_modules())[f"{name}.affine"].weight.detach().double().numpy()
+            mats.append(w / np.linalg.norm(w, axis=1, keepdims=True))
+    A = np.concatenate(mats)
+    vals, vecs = np.linalg.eigh(A.T @ A)
+    return vecs[:, np.argsort(vals)[::-1][k]]
+
+
+def test_edit_directions_and_sefa_follow_the_formula(env, tmp_path):
+    r = env["root"]
+    d = np.random.RandomState(5).randn(16).astype(np.float32)
+    np.save(tmp_path / "d.npy", d)
+    res = _run(env, "edit", r / "a.npz", "--direction", f"{tmp_path / 'd.npy'}:2.5@rows:0-3",
+               "--sefa", "1:-1.5@rows:5-8", "--outdir", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    out = _ws(tmp_path / "out" / "a_edit.npz")
+    expected = env["ws"]["a"].clone().double()
+    expected[:, 0:3] += 2.5 * torch.from_numpy(d).double()
+    diff = (out.double() - expected)[0]
+    assert torch.allclose(diff[3:5], torch.zeros(2, 16, dtype=torch.float64), atol=1e-6)
+    ref = _sefa_direction(env["G"], [5, 6, 7], 1)
+    for row in (5, 6, 7):
+        step = diff[row].numpy()
+        assert np.linalg.norm(step) == pytest.approx(1.5, rel=1e-4)
+        assert abs(step @ ref) == pytest.approx(1.5, rel=1e-4)  # along the eigenvector (sign convention aside)
+    assert torch.allclose(diff[0:3], torch.zeros(3, 16, dtype=torch.float64), atol=1e-6)
+    assert (tmp_path / "out" / "a_edit_pasted.png").is_file()
+
+
+def test_edit_default_range_comes_from_the_direction_file(env, tmp_path, monkeypatch, tmp_cache):
+    r = env["root"]
+    vec = np.random.RandomState(2).randn(16).astype(np.float32)
+    folder = tmp_path / "dirs"
+    Direction("smile", vec, layers="rows:1-3", model="tiny").save(folder / "tiny" / "smile.npz")
+    monkeypatch.setenv("LATENTLAB_DIRECTIONS", str(folder))
+    res = _run(env, "edit", r / "b.npz", "--smile", "1.5", "--outdir", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    expected = env["ws"]["b"].clone()
+    expected[:, 1:3] += 1.5 * torch.from_numpy(vec)
+    torch.testing.assert_close(_ws(tmp_path / "o" / "b_edit.npz"), expected, rtol=1e-6, atol=1e-6)
+    # explicit range overrides the file's; negative strengths parse
+    res = _run(env, "edit", r / "b.npz", "--smile", "-2@rows:7", "--outdir", tmp_path / "o2")
+    assert res.exit_code == 0, res.output
+    expected = env["ws"]["b"].clone()
+    expected[:, 7] -= 2 * torch.from_numpy(vec)
+    torch.testing.assert_close(_ws(tmp_path / "o2" / "b_edit.npz"), expected, rtol=1e-6, atol=1e-6)
+    bad = _run(env, "edit", r / "b.npz", "--age", "1", "--outdir", tmp_path / "o3")
+    assert bad.exit_code == 1
+    assert "no direction 'age' for model tiny; available: smile" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
+    listed = _run(env, "edit", r / "b.npz", "--list-attributes")
+    assert "smile" in listed.output
+
+
+def test_edit_sweep_writes_strip_and_video(env, tmp_path):
+    r = env["root"]
+    res = _run(env, "edit", r / "a.npz", "--sweep", "sefa:0=-2:2:3", "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    strip = load_image(tmp_path / "a_edit_sweep_sefa0.png")
+    assert strip.shape == (256, 3 * 256 + 2 * 4, 3)
+    assert (tmp_path / "a_edit_sweep_sefa0.mp4").stat().st_size > 0
+    assert (tmp_path / "a_edit_sweep_sefa0_pasted.png").is_file()
+
+
+def test_transfer_formula(env, tmp_path):
+    r = env["root"]
+    res = _run(env, "transfer", r / "a.npz", "--from", r / "b.npz", "--to", r / "c.npz", "--strength", "0.5",
+               "--layers", "rows:0-2", "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    a, b, c = env["ws"]["a"], env["ws"]["b"], env["ws"]["c"]
+    expected = a.clone()
+    expected[:, 0:2] = a[:, 0:2] + 0.5 * (c[:, 0:2] - b[:, 0:2])
+    torch.testing.assert_close(_ws(tmp_path / "a_transfer.npz"), expected, rtol=1e-6, atol=1e-6)
+    assert (tmp_path / "a_transfer_pasted.png").is_file() and (tmp_path / "a_transfer_compare.png").is_file()
+
+
+def test_swap_mix_and_chain(env, tmp_path):
+    r = env["root"]
+    res = _run(env, "swap", r / "a.npz", r / "b.npz", "--identity-layers", "rows:0-5", "--keep-layers", "rows:0",
+               "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    a, b = env["ws"]["a"], env["ws"]["b"]
+    expected = b.clone()
+    expected[:, 1:5] = a[:, 1:5]
+    torch.testing.assert_close(_ws(tmp_path / "a_on_b.npz"), expected, rtol=0, atol=0)
+    assert (tmp_path / "a_on_b_pasted.png").is_file() and (tmp_path / "a_on_b_metrics.json").is_file()
+    res = _run(env, "swap", "--chain", r / "a.npz", r / "b.npz", r / "c.npz", "--outdir", tmp_path / "chain")
+    assert res.exit_code == 0, res.output
+    assert load_image(tmp_path / "chain" / "chain.png").shape == (2 * 256 + 4, 3 * 256 + 2 * 4, 3)
+    for name in ("c_on_a", "a_on_b", "b_on_c"):
+        assert (tmp_path / "chain" / f"{name}.npz").is_file()
+
+
+def test_morph_video(env, tmp_path):
+    import imageio.v2 as iio
+
+    r = env["root"]
+    out = tmp_path / "m.mp4"
+    res = _run(env, "morph", r / "a.npz", r / "b.npz", "--frames", 4, "--size", 64, "--out", out)
+    assert res.exit_code == 0, res.output
+    with iio.get_reader(str(out)) as rd:
+        assert rd.count_frames() == 4
+    assert (tmp_path / "m_strip.png").is_file() and (tmp_path / "m_pasted.mp4").is_file()
+
+
+def test_bad_inputs_are_one_line_errors(env, tmp_path):
+    r = env["root"]
+    # a latent with the right shape but written for another model
+    other = tmp_path / "other.npz"
+    save_latent(other, env["ws"]["a"], {}, model="ffhq-some-other")
+    res = _run(env, "style", other, r / "b.npz", "--outdir", tmp_path / "x")
+    assert res.exit_code == 1 and "was made with model 'ffhq-some-other'" in res.output
+    # a latent whose shape does not fit
+    wrong = tmp_path / "wrong.npz"
+    save_latent(wrong, torch.zeros(1, 5, 16), {}, model=env["net"])
+    res = _run(env, "edit", wrong, "--sefa", "0:1", "--outdir", tmp_path / "x")
+    assert res.exit_code == 1 and "ws is [5, 16] but this generator takes [8, 16]" in res.output
+    # a range outside the model
+    res = _run(env, "style", r / "a.npz", r / "b.npz", "--layers", "rows:9", "--outdir", tmp_path / "x")
+    assert res.exit_code == 1 and "outside this model's 8 W+ rows" in res.output
+    res = _run(env, "style", r / "a.npz", r / "b.npz", "--layers", "0-19", "--outdir", tmp_path / "x")
+    assert res.exit_code == 1 and "outside the 18-row" in res.output
+    # a direction that does not fit
+    np.save(tmp_path / "d7.npy", np.ones(7, np.float32))
+    res = _run(env, "edit", r / "a.npz", "--direction", f"{tmp_path / 'd7.npy'}:1", "--outdir", tmp_path / "x")
+    assert res.exit_code == 1 and "does not fit" in res.output
+    res = _run(env, "edit", r / "a.npz", "--direction", "nope.npy:x", "--outdir", tmp_path / "x")
+    assert res.exit_code == 1 and "not a number" in res.output
+    res = _run(env, "edit", r / "a.npz", "--sefa", "99:1", "--outdir", tmp_path / "x")
+    assert res.exit_code == 1 and "component 99 does not exist" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
