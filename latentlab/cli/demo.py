@@ -1,15 +1,40 @@
-"""``latentlab demo``: the main job on the embedded default model, on a real unaligned photo."""
+"""``latentlab demo``: the main job on the embedded default model, written up as one HTML page.
+
+Steps (each one a section of ``OUTDIR/report.html``, with its settings, metrics, figures and the
+exact ``latentlab ...`` commands that reproduce them):
+
+1. sampling: faces from ``ffhq-mobile`` (run as ``latentlab sample``);
+2. alignment: dlib's 68 landmarks and the FFHQ crop on scikit-image's public-domain
+   ``astronaut`` photo (not aligned) and on any ``--photos DIR``;
+3. projection with both of the seed's methods, pixel loss (1) and VGG/LPIPS feature loss (2)
+   (run as ``latentlab project --compare-methods``), pasted back into the photo;
+4. attribute edits (smile, age, head pose) on their layer ranges; 5. style transfer (W+ rows
+   9-18 from a second face); 6. face swap -- these use :mod:`latentlab.editing`; a piece that is
+   missing from this installation is reported as *unavailable* with the reason, never faked.
+
+The sampling and projection steps run the very ``latentlab`` commands that the report prints,
+in this process, so the printed commands reproduce the figures exactly.
+"""
 
 from __future__ import annotations
 
 import json
+import platform
+import shlex
 import time
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import click
+import numpy as np
 
 from ..errors import LatentlabError
 from ._common import device_option
+
+NETWORK = "ffhq-mobile"
+STYLE_ROWS = "9-18"
 
 
 def demo_photo(dest: Path) -> Path:
@@ -23,57 +48,429 @@ def demo_photo(dest: Path) -> Path:
     return dest
 
 
+def run_cli(args: list[str]) -> None:
+    """Run ``latentlab ARGS...`` in this process; a non-zero exit raises LatentlabError."""
+    from . import main
+
+    code = main.main(args=list(args), prog_name="latentlab", standalone_mode=False)
+    if isinstance(code, int) and code != 0:
+        raise LatentlabError(f"`{command_line(args)}` failed (exit code {code})")
+
+
+def command_line(args: list[str]) -> str:
+    """The shell line for ``latentlab ARGS...``."""
+    return "latentlab " + shlex.join([str(a) for a in args])
+
+
+@dataclass
+class DemoContext:
+    """What the steps share: options, the generator, and results of earlier steps."""
+
+    outdir: Path
+    photos: list[Path]
+    quick: bool
+    steps: int
+    device: str
+    echo: Callable[[str], None] = click.echo
+    G: Any = None
+    latents: dict[str, Any] = field(default_factory=dict)  # photo stem -> runner.Latent (best method)
+    originals: dict[str, np.ndarray] = field(default_factory=dict)
+    aligned: dict[str, Any] = field(default_factory=dict)  # photo stem -> AlignedFace
+
+
+def thumbnail(image: np.ndarray, size: int = 256) -> np.ndarray:
+    """uint8 [H, W, 3] -> [size, size * W / H, 3] (Lanczos)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    return np.asarray(Image.fromarray(image).resize((max(1, round(size * w / h)), size), Image.LANCZOS))
+
+
+def hstack(images: list[np.ndarray], size: int = 256, gap: int = 4) -> np.ndarray:
+    """Thumbnails of the same height side by side with a white gap."""
+    tiles = [thumbnail(im, size) for im in images]
+    out: list[np.ndarray] = []
+    for t in tiles:
+        if out:
+            out.append(np.full((size, gap, 3), 255, np.uint8))
+        out.append(t)
+    return np.concatenate(out, axis=1)
+
+
+def vstack(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
+    width = max(im.shape[1] for im in images)
+    rows = []
+    for im in images:
+        if rows:
+            rows.append(np.full((gap, width, 3), 255, np.uint8))
+        pad = np.full((im.shape[0], width - im.shape[1], 3), 255, np.uint8)
+        rows.append(np.concatenate([im, pad], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def landmark_overlay(image: np.ndarray, face: Any) -> np.ndarray:
+    """The photo with the 68 landmarks (green) and the FFHQ crop square (red) drawn on it."""
+    import cv2
+
+    out = image.copy()
+    s = max(1, round(max(image.shape[:2]) / 400))
+    quad = np.round(face.quad).astype(np.int32)
+    cv2.polylines(out, [quad.reshape(-1, 1, 2)], True, (230, 30, 30), 2 * s, cv2.LINE_AA)
+    if face.landmarks is not None:
+        for x, y in face.landmarks:
+            cv2.circle(out, (int(round(x)), int(round(y))), s + 1, (40, 220, 40), -1, cv2.LINE_AA)
+    return out
+
+
+# ----------------------------------------------------------------------------------- steps
+def step_sampling(ctx: DemoContext):
+    from ..imageio import load_image
+    from ..report import Figure, Step
+
+    seeds = "0-1" if ctx.quick else "0-3"
+    args = ["sample", "--network", NETWORK, "--seeds", seeds, "--trunc", "0.7", "--outdir",
+            str(ctx.outdir / "samples"), "--force", "--device", ctx.device]
+    run_cli(args)
+    return Step("Sampling faces from the generator",
+                description=f"Random faces from {NETWORK} (MobileStyleGAN, FFHQ, 1024 px): z from each seed's "
+                            "NumPy RandomState, mapped to W with truncation psi 0.7 (towards the mean face), "
+                            "rendered with the model's constant noise.",
+                settings={"network": NETWORK, "seeds": seeds, "truncation_psi": 0.7, "noise_mode": "const"},
+                commands=[command_line(args)],
+                figures=[Figure("samples/grid.png", load_image(ctx.outdir / "samples" / "grid.png"),
+                                "one 1024 px PNG per seed beside it, and samples.npz (z, ws)")])
+
+
+def step_alignment(ctx: DemoContext):
+    from ..faces import align_face
+    from ..imageio import load_image
+    from ..report import Figure, Step
+
+    rows, metrics = [], []
+    for p in ctx.photos:
+        t0 = time.perf_counter()
+        img = load_image(p)
+        face = align_face(img, ctx.G.img_resolution)
+        ctx.originals[p.stem], ctx.aligned[p.stem] = img, face
+        rows.append(hstack([landmark_overlay(img, face), face.image], size=320))
+        metrics.append({"photo": p.name, "size": f"{img.shape[1]}x{img.shape[0]}",
+                        "crop side (px in photo)": float(np.linalg.norm(face.quad[3] - face.quad[0])),
+                        "seconds": time.perf_counter() - t0})
+    return Step("Face alignment",
+                description="dlib finds the face and its 68 landmarks; the crop square follows the FFHQ "
+                            "recipe (eyes and mouth fix its centre, size and rotation) and is resampled to "
+                            f"{ctx.G.img_resolution} px. The transform is kept, so results can be pasted back "
+                            "into the original photo.",
+                settings={"resolution": ctx.G.img_resolution, "landmarks": "dlib 68-point",
+                          "photos": ", ".join(p.name for p in ctx.photos)},
+                metrics=metrics,
+                notes=["`latentlab project` aligns each photo first and writes it as <photo>/aligned.png "
+                       "(see the next step's command)."],
+                figures=[Figure("landmarks and FFHQ crop | aligned face", vstack(rows))])
+
+
+def step_projection(ctx: DemoContext):
+    from ..imageio import load_image
+    from ..inversion.runner import load_latent
+    from ..report import Figure, Step
+
+    outdir = ctx.outdir / "projection"
+    args = ["project", *[str(p) for p in ctx.photos], "--network", NETWORK, "--preset", "seed",
+            "--num-steps", str(ctx.steps), "--compare-methods", "--outdir", str(outdir), "--force",
+            "--device", ctx.device]
+    run_cli(args)
+    metrics, pasted = [], []
+    for p in ctx.photos:
+        best = None
+        for method, label in (("method1", "1: pixel MSE"), ("method2", "2: VGG/LPIPS features")):
+            d = outdir / method / p.stem
+            m = json.loads((d / "metrics.json").read_text())
+            metrics.append({"photo": p.name, "method": label, "LPIPS": m["lpips"], "PSNR dB": m["psnr"],
+                            "SSIM": m["ssim"], "identity cosine": m["identity_cosine"],
+                            "dlib distance": m.get("identity_distance"),
+                            "same person (dlib)": m["same_person"], "best step": m["best_step"],
+                            "steps": m["steps"], "seconds": m["seconds"]})
+            if best is None or m["lpips"] < best[1]:
+                best = (method, m["lpips"])
+        d = outdir / best[0] / p.stem
+        ctx.latents[p.stem] = load_latent(d / "latent.npz", ctx.G)
+        ctx.latents[p.stem].settings["demo_method"] = best[0]
+        pasted.append(hstack([ctx.originals[p.stem], load_image(d / "pasted.png")], size=320))
+    chosen = {p.stem: ctx.latents[p.stem].settings["demo_method"] for p in ctx.photos}
+    return Step("Projection (GAN inversion), two methods",
+                description="Each aligned face is reconstructed by optimising a W+ latent (one 512-d w per "
+                            f"style row, {ctx.G.num_ws} rows) and the noise maps, from the mean latent with Adam "
+                            "and NVIDIA's learning-rate and latent-noise schedule. Method 1 minimises pixel MSE; "
+                            "method 2 minimises the LPIPS distance of VGG16 features. LPIPS, PSNR and SSIM are "
+                            "measured at 256 px against the aligned photo; identity cosine compares dlib's "
+                            "face-recognition descriptors of photo and reconstruction (same person below "
+                            "distance 0.6). The later steps edit the method with the lower LPIPS: "
+                            + ", ".join(f"{k}: {v}" for k, v in chosen.items()) + ".",
+                settings={"preset": "seed", "space": "W+", "steps": ctx.steps, "method 1": "rec_weight 0.5, lpips 0",
+                          "method 2": "rec_weight 0, lpips 1", "noise regularisation": 5e5,
+                          "loss resolution": 256},
+                metrics=metrics, commands=[command_line(args)],
+                figures=[Figure("projection/compare_methods.png", load_image(outdir / "compare_methods.png"),
+                                "aligned photo | method 1 (pixel loss) | method 2 (VGG feature loss)"),
+                         Figure("original | pasted.png (best method)", vstack(pasted),
+                                "the reconstruction warped back and blended into the original photo")])
+
+
+def _unavailable(title: str, reason: str):
+    from ..report import Step
+
+    return Step(title, status="unavailable", reason=reason)
+
+
+#: Largest edit strength shown (unit directions in W; InterFaceGAN edits within +-3).
+EDIT_STRENGTH = 3.0
+#: (attribute file name, label, seed layer-range key) of the edits shown.
+EDITS = (("smile", "smile", "smile"), ("age", "age", "age"), ("yaw", "head pose (yaw)", "pose"))
+
+
+def _base_latent(ctx: DemoContext) -> Path:
+    """latent.npz of the astronaut's projection with the lower LPIPS (chosen in the projection step)."""
+    if "astronaut" not in ctx.latents:
+        raise LatentlabError("the projection step did not produce the astronaut's latent")
+    method = ctx.latents["astronaut"].settings["demo_method"]
+    return ctx.outdir / "projection" / method / "astronaut" / "latent.npz"
+
+
+def step_edits(ctx: DemoContext):
+    from ..editing.attributes import available_attributes
+    from ..editing.directions import load_direction
+    from ..editing.layers import SEED_RANGES, describe_rows, parse_layers
+    from ..imageio import load_image
+    from ..report import Figure, Step
+
+    title = "Attribute edits: smile, age, head pose"
+    found = available_attributes(NETWORK)
+    missing = [name for name, _, _ in EDITS if name not in found]
+    todo = [e for e in EDITS if e[0] in found]
+    if not todo:
+        return _unavailable(title, f"no attribute directions for {NETWORK} are installed (looked for "
+                                   f"{', '.join(n for n, _, _ in EDITS)} in latentlab/data/directions/{NETWORK}/, "
+                                   "the cache and $LATENTLAB_DIRECTIONS)")
+    lat = _base_latent(ctx)
+    n = 3 if ctx.quick else 5
+    out = ctx.outdir / "edits"
+    commands, figures, metrics = [], [], []
+    for name, label, key in todo:
+        d = load_direction(found[name])
+        spec = SEED_RANGES[key]
+        lim = EDIT_STRENGTH
+        args = ["edit", str(lat), "--network", NETWORK, "--sweep", f"{name}=-{lim:g}:{lim:g}:{n}@{spec}",
+                "--name", f"astronaut_{name}", "--outdir", str(out), "--force", "--device", ctx.device]
+        t0 = time.perf_counter()
+        run_cli(args)
+        commands.append(command_line(args))
+        stem = out / f"astronaut_{name}_sweep_{name}"
+        strengths = ", ".join(f"{v:+.1f}" for v in np.linspace(-lim, lim, n))
+        figures.append(Figure(f"{label}: strength {strengths}", load_image(stem.with_suffix(".png"))))
+        pasted = stem.parent / f"{stem.name}_pasted.png"
+        if pasted.exists():
+            figures.append(Figure(f"{label}, pasted into the photo", load_image(pasted)))
+        rows = parse_layers(spec, ctx.G)
+        meta = d.meta if isinstance(d.meta, dict) else {}
+        metrics.append({"edit": label, "direction file": found[name].name, "method": meta.get("method"),
+                        "fit samples": meta.get("samples"), "val accuracy": meta.get("val_accuracy"),
+                        "seed layers": spec,
+                        "rows here": describe_rows(rows, ctx.G), "strengths": f"-{lim:g} .. +{lim:g} ({n})",
+                        "seconds": time.perf_counter() - t0})
+    step = Step(title,
+                description="Each edit moves the projected latent along a unit direction in W, only on the W+ "
+                            "rows of the seed's layer range for that attribute (ranges written for StyleGAN2-1024's "
+                            "18 rows and mapped by resolution onto this model's rows). The middle frame is the "
+                            "unedited projection.",
+                settings={"latent": str(lat), "frames per edit": n,
+                          **{f"{lbl} layers": SEED_RANGES[k] for _, lbl, k in todo}},
+                metrics=metrics, commands=commands, figures=figures)
+    if missing:
+        step.notes.append(f"not shown, no direction installed: {', '.join(missing)}")
+    return step
+
+
+def _style_source(ctx: DemoContext) -> Path:
+    """A single generated face (seed 5, psi 0.7) as a latent file: the second face for style and swap."""
+    src = ctx.outdir / "face_seed5" / "samples.npz"
+    if not src.exists():
+        run_cli(["sample", "--network", NETWORK, "--seeds", "5", "--trunc", "0.7", "--outdir", str(src.parent),
+                 "--force", "--device", ctx.device])
+    return src
+
+
+SOURCE_CMD = "latentlab sample --network {n} --seeds 5 --trunc 0.7 --outdir {d} --force"
+
+
+def step_style(ctx: DemoContext):
+    from ..editing.layers import describe_rows, parse_layers
+    from ..imageio import load_image
+    from ..report import Figure, Step
+
+    lat, src = _base_latent(ctx), _style_source(ctx)
+    out = ctx.outdir / "style"
+    args = ["style", str(lat), str(src), "--network", NETWORK, "--layers", STYLE_ROWS, "--outdir", str(out),
+            "--force", "--device", ctx.device]
+    run_cli(args)
+    name = f"astronaut_x_{src.parent.name}"
+    figs = [Figure(f"style/{name}_compare.png", load_image(out / f"{name}_compare.png"),
+                   "content (astronaut projection) | style source (generated face, seed 5) | result")]
+    if (out / f"{name}_pasted.png").exists():
+        figs.append(Figure(f"style/{name}_pasted.png", load_image(out / f"{name}_pasted.png"),
+                           "the result pasted into the photo"))
+    return Step(f"Style transfer (W+ rows {STYLE_ROWS})",
+                description="Style mixing: the astronaut's latent keeps its coarse and middle rows (pose, face "
+                            "shape, features) and takes the fine rows from a second face, so colours, lighting "
+                            "and skin texture follow that face. The second face is generated by the model "
+                            "(seed 5), so no other photo needs to be shipped.",
+                settings={"content": str(lat), "style": str(src), "seed layers": STYLE_ROWS,
+                          "rows here": describe_rows(parse_layers(STYLE_ROWS, ctx.G), ctx.G)},
+                commands=[SOURCE_CMD.format(n=NETWORK, d=src.parent), command_line(args)], figures=figs)
+
+
+def step_swap(ctx: DemoContext):
+    from ..editing.layers import describe_rows, parse_layers
+    from ..editing.render import strip
+    from ..editing.swap import DEFAULT_IDENTITY_LAYERS
+    from ..imageio import load_image
+    from ..report import Figure, Step
+
+    lat, src = _base_latent(ctx), _style_source(ctx)
+    out = ctx.outdir / "swap"
+    args = ["swap", str(src), str(lat), "--network", NETWORK, "--method", "mix", "--outdir", str(out), "--force",
+            "--device", ctx.device]
+    run_cli(args)
+    name = f"{src.parent.name}_on_astronaut"
+    m = json.loads((out / f"{name}_metrics.json").read_text())
+    face = load_image(ctx.outdir / "face_seed5" / "seed0005.png")
+    recon = load_image(lat.parent / "reconstruction.png")
+    figs = [Figure("face (A) | astronaut projection (B) | A's face on B",
+                   strip([face, recon, load_image(out / f"{name}.png")]))]
+    if (out / f"{name}_pasted.png").exists():
+        figs.append(Figure(f"swap/{name}_pasted.png", load_image(out / f"{name}_pasted.png"),
+                           "pasted into the astronaut photo"))
+    def ident(key: str, label: str) -> dict[str, Any]:
+        v = m.get(key) or {}
+        return {"compared with": label, "identity cosine": v.get("cosine"), "dlib distance": v.get("distance"),
+                "same person (< 0.6)": v.get("same_person")}
+
+    return Step("Face swap",
+                description="Row mixing: the generated face's identity rows (face shape and features) replace "
+                            "the astronaut's, which keeps her rows for colours, lighting and fine texture; the "
+                            "result is pasted into the original photo. Identity cosine (dlib) of the result to "
+                            "each input says whose face it shows.",
+                settings={"face (A)": str(src), "target (B)": str(lat), "method": "mix",
+                          "identity layers": DEFAULT_IDENTITY_LAYERS,
+                          "rows here": describe_rows(parse_layers(DEFAULT_IDENTITY_LAYERS, ctx.G), ctx.G)},
+                metrics=[ident("identity_vs_a", "A, the generated face"),
+                         ident("identity_vs_b", "B, the astronaut photo")],
+                commands=[SOURCE_CMD.format(n=NETWORK, d=src.parent), command_line(args)], figures=figs)
+
+
+STEPS: list[tuple[str, Callable[[DemoContext], Any]]] = [
+    ("sampling", step_sampling),
+    ("alignment", step_alignment),
+    ("projection", step_projection),
+    ("edits", step_edits),
+    ("style transfer", step_style),
+    ("face swap", step_swap),
+]
+#: Steps that later ones need: when one fails, the demo stops.
+ESSENTIAL = {"alignment", "projection"}
+
+
+def run_demo(outdir: Path, *, photos_dir: Path | None = None, num_steps: int | None = None,
+             quick: bool = False, force: bool = False, device: str = "auto",
+             echo: Callable[[str], None] = click.echo) -> tuple[Path, list[str]]:
+    """Run every demo step and write ``outdir/report.html``; returns (report path, failed step names).
+
+    A step that raises is recorded as *failed* with its error in the report (and in the returned
+    list); the report is written either way.
+    """
+    import torch
+
+    from .. import __version__
+    from ..inversion.runner import collect_photos
+    from ..registry import load_generator, resolve_device
+    from ..report import Report, Step, write_report
+
+    t_start = time.perf_counter()
+    outdir = Path(outdir)
+    report_path = outdir / "report.html"
+    if outdir.is_dir() and any(outdir.iterdir()) and not force:
+        raise LatentlabError(f"{outdir} is not empty; use --force to overwrite the earlier demo or pick --outdir")
+    extra = collect_photos([photos_dir]) if photos_dir is not None else []
+    if any(p.stem == "astronaut" for p in extra):
+        raise LatentlabError(f"{photos_dir}: a photo named 'astronaut' would collide with the demo photo")
+    outdir.mkdir(parents=True, exist_ok=True)
+    steps = num_steps or (15 if quick else 100)
+    dev = resolve_device(device)
+    echo(f"latentlab demo: loading {NETWORK} on {dev}")
+    ctx = DemoContext(outdir, [demo_photo(outdir / "photos" / "astronaut.png"), *extra], quick, steps,
+                      str(dev), echo)
+    ctx.G = load_generator(NETWORK, dev, progress=True)
+
+    done: list[Step] = []
+    failed: list[str] = []
+    for i, (name, fn) in enumerate(STEPS, 1):
+        echo(f"[{i}/{len(STEPS)}] {name}")
+        t0 = time.perf_counter()
+        try:
+            step = fn(ctx)
+        except (LatentlabError, click.ClickException, ImportError, RuntimeError, ValueError, OSError, KeyError) as exc:
+            msg = " ".join(f"{type(exc).__name__}: {exc}".split())
+            echo(f"  {name} failed: {msg}")
+            if not isinstance(exc, LatentlabError):
+                traceback.print_exc()
+            step = Step(name.capitalize(), status="failed", reason=msg)
+            failed.append(name)
+        step.seconds = time.perf_counter() - t0
+        done.append(step)
+        if step.status == "unavailable":
+            echo(f"  unavailable: {step.reason}")
+        else:
+            echo(f"  {step.status} in {step.seconds:.0f} s")
+        if name in failed and name in ESSENTIAL:
+            for rest, _ in STEPS[i:]:
+                done.append(Step(rest.capitalize(), status="unavailable",
+                                 reason=f"skipped because the {name} step failed"))
+            break
+
+    total = time.perf_counter() - t_start
+    env = {"latentlab": __version__, "torch": torch.__version__, "python": platform.python_version(),
+           "device": str(dev), "torch threads": torch.get_num_threads(), "machine": platform.machine(),
+           "mode": "quick" if quick else "default", "total seconds": round(total, 1)}
+    summary = (f"What latentlab does, on the embedded default model {NETWORK}, run with `latentlab demo"
+               f"{' --quick' if quick else ''}` in {total:.0f} s. "
+               "The photo is scikit-image's public-domain astronaut (Eileen Collins, NASA), which is not "
+               "aligned; it is aligned, projected into the generator's latent space, edited and pasted back."
+               "\n\nEvery step lists its settings, metrics and the commands that reproduce its figures. "
+               "Steps marked unavailable are features this installation does not provide; nothing in "
+               "this page is a placeholder.")
+    write_report(Report("latentlab demo", done, summary, env), report_path, force=True)
+    (outdir / "summary.json").write_text(json.dumps(
+        {"seconds": total, "steps": ctx.steps, "quick": quick,
+         "sections": [{"title": s.title, "status": s.status, "reason": s.reason, "seconds": s.seconds,
+                       "metrics": s.metrics} for s in done]}, indent=2, default=str) + "\n")
+    return report_path, failed
+
+
 @click.command("demo")
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"),
               show_default=True)
 @click.option("--photos", "photos_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=None, help="Also project the photos in this folder.")
+              default=None, help="Also align and project the photos in this folder.")
 @click.option("--num-steps", type=click.IntRange(min=1), default=None,
-              help="Projection steps (default 100, --quick 20).")
-@click.option("--quick", is_flag=True, help="A minute-long run: fewer samples and steps.")
+              help="Projection steps per method (default 100, --quick 15).")
+@click.option("--quick", is_flag=True, help="A 2-3 minute run: fewer samples, steps and edit strengths.")
 @click.option("--force", is_flag=True, help="Overwrite an earlier demo's files.")
 @device_option
 def command(outdir: Path, photos_dir: Path | None, num_steps: int | None, quick: bool, force: bool,
             device: str) -> None:
-    """Sample faces from ffhq-mobile and project a real photo (astronaut) into W+, with alignment
-    and paste-back. Prints progress and where the results are."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    from ..imageio import save_image, tensor_to_images
-    from ..inversion import PRESETS
-    from ..inversion.runner import collect_photos, project_photos
-    from ..registry import load_generator, resolve_device
-    from ..sampling import image_grid, z_from_seeds
-
-    t0 = time.perf_counter()
-    if outdir.is_dir() and any(outdir.iterdir()) and not force:
-        raise LatentlabError(f"{outdir} is not empty; use --force to overwrite the earlier demo or pick --outdir")
-    outdir.mkdir(parents=True, exist_ok=True)
-    click.echo("[1/3] loading ffhq-mobile")
-    G = load_generator("ffhq-mobile", resolve_device(device), progress=True)
-
-    seeds = [0, 1, 2, 3] if not quick else [0, 1]
-    click.echo(f"[2/3] sampling seeds {seeds} (truncation 0.7)")
-    with torch.inference_mode():
-        z = z_from_seeds(seeds, G.z_dim, G.device)
-        imgs = tensor_to_images(G(z, truncation_psi=0.7).clamp(-1, 1))
-    thumbs = [np.asarray(Image.fromarray(im).resize((256, 256), Image.LANCZOS)) for im in imgs]
-    save_image(image_grid(np.stack(thumbs), cols=len(thumbs)), outdir / "samples.png", force=True)
-
-    steps = num_steps or (20 if quick else 100)
-    photos = [demo_photo(outdir / "astronaut.png")]
-    if photos_dir is not None:
-        photos += collect_photos([photos_dir])
-    click.echo(f"[3/3] projecting {len(photos)} photo(s), {steps} steps (preset seed, W+)")
-    cfg = PRESETS["seed"].replace(num_steps=steps)
-    metrics = project_photos(photos, network="ffhq-mobile", config=cfg, outdir=outdir / "projection",
-                             G=G, force=True, preset="seed")
-    summary = {"seconds": time.perf_counter() - t0, "steps": steps, "projections": metrics}
-    (outdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    for m in metrics:
-        click.echo(f"  {Path(m['photo']).name}: LPIPS {m['lpips']:.3f}  PSNR {m['psnr']:.1f} dB  "
-                   f"identity cos {m['identity_cosine'] if m['identity_cosine'] is None else round(m['identity_cosine'], 3)}")
-    click.echo(f"latentlab demo: done in {summary['seconds']:.0f} s; results in {outdir}/ "
-               f"(samples.png, projection/*/compare.png, pasted.png)")
+    """The main job: sample, align, project (two methods), edit, style-transfer and swap on
+    ffhq-mobile, and write everything to OUTDIR/report.html (one self-contained page)."""
+    report_path, failed = run_demo(outdir, photos_dir=photos_dir, num_steps=num_steps, quick=quick,
+                                   force=force, device=device)
+    click.echo(f"latentlab demo: report written to {report_path.resolve()}")
+    if failed:
+        raise LatentlabError(f"demo steps failed: {', '.join(failed)} (see {report_path})")

@@ -1,0 +1,265 @@
+"""The UI's single page: inline HTML, CSS and script; it talks only to its own server."""
+
+from __future__ import annotations
+
+PAGE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>latentlab</title>
+<style>
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f6f7;color:#1d1d1f}
+header{background:#222;color:#fff;padding:10px 18px}header b{font-size:17px}header span{color:#bbb;margin-left:12px}
+main{display:grid;grid-template-columns:380px 1fr;gap:16px;padding:16px;max-width:1300px}
+.card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px 14px;margin-bottom:14px}
+h2{font-size:15px;margin:0 0 8px}label{display:block;margin:6px 0 2px;color:#444}
+input[type=text],input[type=number],select{width:100%;box-sizing:border-box;padding:4px 6px}
+input[type=range]{width:100%}button{padding:5px 12px;margin:6px 6px 0 0;cursor:pointer}
+button:disabled{cursor:default;opacity:.5}
+.row{display:flex;gap:8px;align-items:center}.row>*{flex:1}
+.imgs{display:flex;gap:10px;flex-wrap:wrap}.imgs figure{margin:0;flex:1;min-width:160px;max-width:300px}
+.imgs img{width:100%;background:#eee;border:1px solid #ccc;min-height:60px}
+figcaption{font-size:12px;color:#555}
+#error{display:none;background:#fde2e2;color:#7f1d1d;border:1px solid #f5b5b5;padding:8px 10px;border-radius:6px;margin-bottom:10px}
+progress{width:100%;height:16px}.muted{color:#777;font-size:12px}
+.dir{border-top:1px solid #eee;padding-top:6px;margin-top:6px}.dir .val{float:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;font-size:12px}td{border:1px solid #ddd;padding:2px 6px}
+a.dl{display:inline-block;margin:4px 8px 0 0}
+</style></head><body>
+<header><b>latentlab</b><span id="model">loading...</span></header>
+<main>
+<section>
+ <div id="error" role="alert"></div>
+ <div class="card"><h2>1. Photo</h2>
+  <input type="file" id="photo-file" accept="image/*">
+  <label><input type="checkbox" id="align" checked> align the face (FFHQ, dlib landmarks)</label>
+  <button id="upload-btn">Upload</button>
+ </div>
+ <div class="card"><h2>2. Project</h2>
+  <div class="row"><div><label for="steps">steps</label><input type="number" id="steps" min="1" max="5000"></div>
+  <div><label for="space">space</label><select id="space"><option value="w+">W+</option><option value="w">W</option></select></div></div>
+  <button id="project-btn" disabled>Project</button>
+  <div id="metrics" class="muted"></div>
+ </div>
+ <div class="card"><h2>3. Edit</h2>
+  <div id="directions" class="muted">no directions for this model</div>
+  <div class="dir"><label><input type="checkbox" id="style-on"> style from a generated face (style mixing)</label>
+   <div class="row"><div><label for="style-seed">seed</label><input type="number" id="style-seed" value="1" min="0"></div>
+   <div><label for="style-layers">layers</label><input type="text" id="style-layers"></div></div>
+   <div class="muted" id="style-rows"></div></div>
+  <button id="apply-btn" disabled>Apply</button><button id="reset-btn" disabled>Reset</button>
+ </div>
+ <div class="card"><h2>4. Face swap</h2>
+  <label for="swap-file">face to put on the photo</label><input type="file" id="swap-file" accept="image/*">
+  <label for="swap-layers">identity layers</label><input type="text" id="swap-layers">
+  <button id="swap-btn" disabled>Upload, project and swap</button>
+ </div>
+</section>
+<section>
+ <div class="card"><h2>Progress</h2>
+  <progress id="progress" max="1" value="0"></progress>
+  <div class="row"><span id="status">idle</span><button id="cancel-btn" disabled style="flex:0">Cancel</button></div>
+ </div>
+ <div class="card"><h2>Images</h2><div class="imgs">
+  <figure><img id="photo-original" alt=""><figcaption>photo</figcaption></figure>
+  <figure><img id="photo-aligned" alt=""><figcaption>aligned</figcaption></figure>
+  <figure><img id="preview" alt=""><figcaption>projection (live)</figcaption></figure>
+ </div></div>
+ <div class="card"><h2>Result</h2><div class="imgs">
+  <figure><img id="result" alt=""><figcaption>result (aligned)</figcaption></figure>
+  <figure><img id="result-pasted" alt=""><figcaption>pasted into the photo</figcaption></figure>
+ </div>
+ <div id="downloads"></div></div>
+</section>
+</main>
+<script>
+"use strict";
+const $ = (id) => document.getElementById(id);
+const S = {info: null, photo: null, base: null, result: null, job: null, pending: false, faceLatent: null};
+
+function showError(msg) { const e = $("error"); e.textContent = msg; e.style.display = msg ? "block" : "none"; }
+async function api(path, opts) {
+  const r = await fetch(path, opts);
+  let data = null;
+  try { data = await r.json(); } catch (e) { throw new Error("server error " + r.status); }
+  if (!r.ok) throw new Error(data && data.error ? data.error : "server error " + r.status);
+  return data;
+}
+const post = (path, obj) => api(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(obj)});
+const imgUrl = (id) => "/api/images/" + id + ".png";
+const esc = (t) => String(t).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+
+function busy(on) {
+  for (const id of ["upload-btn", "project-btn", "apply-btn", "reset-btn", "swap-btn"]) $(id).disabled = on || !ready(id);
+  $("cancel-btn").disabled = !on;
+}
+function ready(id) {
+  if (id === "upload-btn") return true;
+  if (id === "project-btn") return !!S.photo;
+  return !!S.base;
+}
+
+async function runJob(job) {
+  S.job = job; busy(true);
+  $("progress").max = Math.max(job.total, 1);
+  while (true) {
+    $("progress").value = job.step;
+    let text = job.kind + ": " + (job.message || job.status);
+    if (job.lpips !== null && job.lpips !== undefined) text += " · LPIPS " + job.lpips.toFixed(4);
+    text += " · " + job.seconds.toFixed(1) + " s";
+    $("status").textContent = text;
+    if (job.has_preview && job.kind === "projection") $("preview").src = "/api/jobs/" + job.id + "/preview.png?s=" + job.step;
+    if (job.status !== "running") break;
+    await new Promise((r) => setTimeout(r, 400));
+    job = await api("/api/jobs/" + job.id);
+  }
+  S.job = null; busy(false);
+  $("status").textContent = job.kind + " " + job.status + " in " + job.seconds.toFixed(1) + " s" + (job.error ? ": " + job.error : "");
+  $("status").dataset.state = job.status;
+  if (job.status === "failed") throw new Error(job.error);
+  return job;
+}
+
+function showResult(res, name) {
+  S.result = res;
+  $("result").src = imgUrl(res.image);
+  $("result-pasted").src = res.pasted_image ? imgUrl(res.pasted_image) : "";
+  const d = $("downloads"); d.innerHTML = "";
+  const add = (href, text, id) => { const a = document.createElement("a"); a.href = href; a.textContent = text; a.id = id; a.className = "dl"; a.download = ""; d.appendChild(a); };
+  add(imgUrl(res.image) + "?download=1&name=" + name, "image (PNG)", "dl-image");
+  if (res.pasted_image) add(imgUrl(res.pasted_image) + "?download=1&name=" + name + "_pasted", "pasted (PNG)", "dl-pasted");
+  add("/api/latents/" + res.latent + ".npz", "latent (.npz)", "dl-latent");
+}
+
+async function upload(file, align) {
+  if (!file) throw new Error("choose a photo first");
+  const fd = new FormData(); fd.append("photo", file, file.name); fd.append("align", align ? "1" : "0");
+  $("status").textContent = "uploading and aligning " + file.name + " ...";
+  return await api("/api/photos", {method: "POST", body: fd});
+}
+
+async function project(photoId) {
+  const job = await post("/api/project", {photo: photoId, steps: $("steps").value, space: $("space").value});
+  return await runJob(job);
+}
+
+function metricsTable(m) {
+  const keys = ["lpips", "psnr", "ssim", "identity_cosine", "steps", "best_step", "seconds", "interrupted"];
+  return "<table>" + keys.map((k) => "<tr><td>" + k + "</td><td>" + (m[k] === null || m[k] === undefined ? "—" :
+    (typeof m[k] === "number" ? +m[k].toFixed(4) : m[k])) + "</td></tr>").join("") + "</table>";
+}
+
+function strengths() {
+  const s = {}, l = {};
+  for (const el of document.querySelectorAll("input[data-direction]")) {
+    s[el.dataset.direction] = parseFloat(el.value);
+    const lay = $("layers-" + el.dataset.direction).value.trim();
+    if (lay) l[el.dataset.direction] = lay;
+  }
+  return [s, l];
+}
+
+async function applyEdits() {
+  if (!S.base) return;
+  if (S.job) { S.pending = true; return; }
+  const [s, l] = strengths();
+  const style = $("style-on").checked ? {seed: parseInt($("style-seed").value || "0"), layers: $("style-layers").value} : null;
+  try {
+    showError("");
+    const job = await runJob(await post("/api/render", {latent: S.base, strengths: s, layers: l, style: style}));
+    if (job.status === "done") showResult(job.result, "edit");
+  } catch (e) { showError(e.message); }
+  if (S.pending) { S.pending = false; applyEdits(); }
+}
+
+async function layerHint(spec, el) {
+  try { el.textContent = spec ? "→ " + (await api("/api/layers?spec=" + encodeURIComponent(spec))).rows : ""; }
+  catch (e) { el.textContent = e.message; }
+}
+
+function buildDirections(dirs) {
+  const box = $("directions");
+  if (!dirs.length) return;
+  box.innerHTML = ""; box.classList.remove("muted");
+  for (const d of dirs) {
+    const div = document.createElement("div"); div.className = "dir";
+    const n = esc(d.name);
+    div.innerHTML = '<label for="dir-' + n + '">' + n + ' <span class="val" id="val-' + n + '">0</span></label>' +
+      '<input type="range" id="dir-' + n + '" data-direction="' + n + '" min="-3" max="3" step="0.1" value="0">' +
+      '<input type="text" id="layers-' + n + '" value="' + esc(d.layers) + '" title="layer range">' +
+      '<div class="muted" id="rows-' + n + '">→ ' + esc(d.rows) + '</div>';
+    box.appendChild(div);
+    const r = div.querySelector("input[type=range]");
+    r.addEventListener("input", () => { $("val-" + d.name).textContent = r.value; });
+    r.addEventListener("change", applyEdits);
+    const t = div.querySelector("input[type=text]");
+    t.addEventListener("change", () => { layerHint(t.value, $("rows-" + d.name)); applyEdits(); });
+  }
+}
+
+$("upload-btn").addEventListener("click", async () => {
+  try {
+    showError("");
+    const p = await upload($("photo-file").files[0], $("align").checked);
+    S.photo = p.photo; S.base = null;
+    $("photo-original").src = imgUrl(p.original_image); $("photo-aligned").src = imgUrl(p.aligned_image);
+    $("status").textContent = "photo " + p.name + " ready (" + p.size[0] + "x" + p.size[1] + "): project it";
+    $("status").dataset.state = "uploaded";
+    busy(false);
+  } catch (e) { showError(e.message); $("status").textContent = "upload failed"; }
+});
+
+$("project-btn").addEventListener("click", async () => {
+  try {
+    showError("");
+    const job = await project(S.photo);
+    if (job.result && job.result.latent) {
+      S.base = job.result.latent;
+      $("metrics").innerHTML = metricsTable(job.result.metrics);
+      showResult(job.result, "projection");
+      busy(false);
+    }
+  } catch (e) { showError(e.message); }
+});
+
+$("apply-btn").addEventListener("click", applyEdits);
+$("reset-btn").addEventListener("click", () => {
+  for (const el of document.querySelectorAll("input[data-direction]")) { el.value = 0; $("val-" + el.dataset.direction).textContent = "0"; }
+  $("style-on").checked = false; applyEdits();
+});
+$("style-layers").addEventListener("change", () => layerHint($("style-layers").value, $("style-rows")));
+$("cancel-btn").addEventListener("click", async () => { if (S.job) await post("/api/jobs/" + S.job.id + "/cancel", {}); });
+
+$("swap-btn").addEventListener("click", async () => {
+  try {
+    showError("");
+    const p = await upload($("swap-file").files[0], true);
+    const job = await project(p.photo);
+    if (!job.result || !job.result.latent) return;
+    S.faceLatent = job.result.latent;
+    const sw = await runJob(await post("/api/swap", {target: S.base, face: S.faceLatent, layers: $("swap-layers").value}));
+    if (sw.status === "done") showResult(sw.result, "swap");
+  } catch (e) { showError(e.message); }
+});
+
+(async () => {
+  try {
+    S.info = await api("/api/info");
+    $("model").textContent = S.info.network + " · " + S.info.resolution + " px · " + S.info.num_ws + " W+ rows";
+    $("steps").value = S.info.default_steps;
+    $("style-layers").value = S.info.style_layers; $("swap-layers").value = S.info.identity_layers;
+    layerHint(S.info.style_layers, $("style-rows"));
+    buildDirections(S.info.directions);
+    document.body.dataset.ready = "1";
+  } catch (e) { showError(e.message); }
+})();
+</script>
+</body></html>
+"""
+
+
+def render_page() -> str:
+    """The page's HTML (no outside references: every fetch goes to the page's own server)."""
+    return PAGE
+
+
+__all__ = ["PAGE", "render_page"]
