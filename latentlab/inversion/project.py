@@ -27,6 +27,9 @@ from ..models.base import Generator
 from .schedules import latent_noise_scale, learning_rate
 
 
+SHORTCUTS = ("none", "exact", "approximate")
+
+
 @dataclass(frozen=True)
 class ProjectorConfig:
     """Every weight and schedule value of the projector (all exposed as CLI flags)."""
@@ -47,6 +50,17 @@ class ProjectorConfig:
     early_stop_patience: int = 0  # steps without LPIPS improvement before stopping; 0 = never
     early_stop_min_delta: float = 1e-4
     seed: int = 0
+    #: How the image at the loss resolution is made. "none": full-resolution synthesis, then
+    #: area downsampling (the reference). "exact": a family's exact shortcut when it has one
+    #: (MobileStyleGAN: only the low-pass wavelet band, same loss to ~1e-6), else as "none".
+    #: "approximate": also StyleGAN2's early exit, which stops at the loss-resolution block and
+    #: uses its RGB skip image (a different loss; rows of higher layers stay at their start).
+    synthesis_shortcut: str = "exact"
+    #: Wall-time budget in seconds (0 = none). The schedules then run on the fraction of the
+    #: budget used, ``t = max(step / num_steps, elapsed / time_budget)``, and the loop stops when
+    #: either runs out, so a short budget still gets the full learning-rate ramp-down. Timing
+    #: dependent: results are reproducible only without a budget.
+    time_budget: float = 0.0
 
     def __post_init__(self) -> None:
         if self.space not in ("w", "w+"):
@@ -59,6 +73,11 @@ class ProjectorConfig:
             raise LatentlabError("loss weights must be >= 0")
         if self.rec_weight == 0 and self.lpips_weight == 0:
             raise LatentlabError("at least one of rec_weight and lpips_weight must be > 0")
+        if self.time_budget < 0:
+            raise LatentlabError("time_budget must be >= 0 seconds")
+        if self.synthesis_shortcut not in SHORTCUTS:
+            raise LatentlabError(f"synthesis_shortcut must be one of {', '.join(SHORTCUTS)}, "
+                                 f"got {self.synthesis_shortcut!r}")
 
     def replace(self, **kwargs: Any) -> "ProjectorConfig":
         return dataclasses.replace(self, **kwargs)
@@ -140,6 +159,25 @@ def _resize_to(x: torch.Tensor, res: int) -> torch.Tensor:
     return x
 
 
+def synthesize_for_loss(G: Generator, ws: torch.Tensor, loss_res: int, shortcut: str = "exact"
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image as synthesized, image at ``loss_res``), both [N, C, *, *], for the projection loss.
+
+    ``shortcut`` as :attr:`ProjectorConfig.synthesis_shortcut`; the second image is returned in
+    channels-last layout (oneDNN runs the VGG convolutions faster on it; values are unchanged).
+    """
+    small = None
+    lowres = getattr(G, "synthesis_lowres", None)
+    if shortcut != "none" and lowres is not None and loss_res < G.img_resolution:
+        small = lowres(ws, loss_res, noise_mode="const", approximate=(shortcut == "approximate"))
+    if small is None:
+        synth = G.synthesis(ws, noise_mode="const")
+        small = _resize_to(synth, loss_res)
+    else:
+        synth = small
+    return synth, small.contiguous(memory_format=torch.channels_last)
+
+
 def noise_penalty(maps: list[torch.Tensor]) -> torch.Tensor:
     """Per-sample multi-scale autocorrelation penalty; maps are [N, 1, H, W] -> [N]."""
     from ..losses.noise_reg import noise_regularization
@@ -159,7 +197,8 @@ def project(
     """Project targets [N, 3, H, W] in [-1, 1] (any H = W; resized to the loss resolution).
 
     ``callback(step, info)`` is called after every step with ``info`` holding ``ws`` (detached,
-    [N, num_ws, w_dim]), ``loss``, ``lpips`` and ``mse`` lists; it may raise KeyboardInterrupt
+    [N, num_ws, w_dim]), ``loss``, ``lpips`` and ``mse`` lists, ``image`` (the synthesized image:
+    full resolution, or the loss resolution when a synthesis shortcut is in use); it may raise KeyboardInterrupt
     to stop early. Ctrl-C (KeyboardInterrupt) stops the loop and returns the best latents so far.
     """
     from tqdm.auto import tqdm
@@ -167,6 +206,10 @@ def project(
     if targets.ndim != 4 or targets.shape[1] != 3 or targets.shape[2] != targets.shape[3]:
         raise LatentlabError(f"targets must be [N, 3, H, H] images, got {list(targets.shape)}")
     device = G.device
+    if device.type == "cpu":
+        from ..ops import tune_cpu_allocator
+
+        tune_cpu_allocator()  # same results; see latentlab.ops.cpu
     N = targets.shape[0]
     cfg = config
     if cfg.initial_learning_rate is None:
@@ -214,6 +257,11 @@ def project(
         with override_noise(G, noise):
             for step in bar:
                 t = step / cfg.num_steps
+                if cfg.time_budget > 0:
+                    # The budget counts from the start of the call (setup included).
+                    t = max(t, (time.perf_counter() - t_start) / cfg.time_budget)
+                    if t >= 1.0 and step > 0:
+                        break
                 lr = learning_rate(t, cfg.initial_learning_rate, cfg.lr_rampup_length, cfg.lr_rampdown_length)
                 for group in opt.param_groups:
                     group["lr"] = lr
@@ -222,8 +270,7 @@ def project(
                 if sigma > 0:
                     w_in = w_opt + torch.randn(w_opt.shape, generator=gen).to(device) * sigma
                 ws = w_in.expand(N, G.num_ws, -1) if rows == 1 else w_in
-                synth = G.synthesis(ws, noise_mode="const")
-                synth_small = _resize_to(synth, loss_res)
+                synth, synth_small = synthesize_for_loss(G, ws, loss_res, cfg.synthesis_shortcut)
 
                 mse = (synth_small - target_small).square().mean(dim=(1, 2, 3))  # [N]
                 lp = (lpips_model.distance_from_features(synth_small, target_feats)

@@ -36,7 +36,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ops import ACTIVATIONS, bias_act, conv2d_resample, setup_filter, upsample2d
+import torch.nn.functional as F
+
+from ..ops import ACTIVATIONS, IMPLS, bias_act, conv2d_resample, setup_filter, upsample2d
 from .base import NOISE_MODES, Generator
 
 MAPPING_DEFAULTS: dict[str, Any] = {
@@ -273,8 +275,12 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused_modconv: bool = True,
-                gain: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = True,
+                gain: float = 1.0, impl: str = "ref") -> torch.Tensor:
+        if impl == "fast" and self.activation in _HOMOGENEOUS and gain > 0:
+            return self._forward_fast(x, w, noise_mode, fused_modconv, gain)
+        if fused_modconv is None:
+            fused_modconv = True
         styles = self.affine(w)  # [NI]
         noise = None
         if self.use_noise and noise_mode == "random":
@@ -287,6 +293,77 @@ class SynthesisLayer(nn.Module):
                              fused_modconv=fused_modconv)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+
+    def _forward_fast(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, fused_modconv: bool | None,
+                      gain: float) -> torch.Tensor:
+        """The same layer with fewer passes over the activations (equal to ~1e-6 relative).
+
+        The demodulation coefficients come from ``styles^2 @ sum_k weight^2`` (no [N, O, I, k, k]
+        tensor); the activation gain (positive, and the activation positively homogeneous) is
+        folded into the per-channel scale, so output = act(conv * scale + noise * g + bias * g)
+        in one multiply-add and in-place ops.
+        """
+        n, in_ch = x.shape[0], self.in_channels
+        out_ch, _, kh, kw = self.weight.shape
+        styles = self.affine(w).to(x.dtype)  # [NI]
+        g = self.act_gain * gain
+        wsq = self.weight.to(x.dtype).square().sum(dim=[2, 3])  # [OI]
+        scale = (styles.square() @ wsq.t() + 1e-8).rsqrt() * g  # [NO] demodulation * gain
+        if fused_modconv is None:
+            fused_modconv = _auto_fused(n, styles)
+        if fused_modconv:
+            wt = self.weight.to(x.dtype).unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1) * scale.reshape(n, out_ch, 1, 1, 1)
+            y = conv2d_resample(x.reshape(1, n * in_ch, *x.shape[2:]), wt.reshape(n * out_ch, in_ch, kh, kw),
+                                f=self.resample_filter, up=self.up, padding=self.padding, groups=n,
+                                flip_weight=(self.up == 1), impl="fast")
+            y = y.reshape(n, out_ch, *y.shape[2:])
+            noise = self._noise(y, noise_mode)
+            if noise is not None:
+                y = y + noise * g
+        else:
+            y = conv2d_resample(x * styles.reshape(n, in_ch, 1, 1), self.weight.to(x.dtype), f=self.resample_filter,
+                                up=self.up, padding=self.padding, flip_weight=(self.up == 1), impl="fast")
+            noise = self._noise(y, noise_mode)
+            if noise is not None:
+                y = torch.addcmul(noise * g, y, scale.reshape(n, out_ch, 1, 1))
+            else:
+                y = y * scale.reshape(n, out_ch, 1, 1)
+        y.add_((self.bias.to(x.dtype) * g).reshape(1, -1, 1, 1))  # y is a fresh tensor no backward needs
+        y = _homogeneous_act_(y, self.activation)
+        if self.conv_clamp is not None:
+            c = self.conv_clamp * gain
+            y = y.clamp(-c, c)
+        return y
+
+    def _noise(self, y: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+        if self.use_noise and noise_mode == "random":
+            return torch.randn([y.shape[0], 1, self.resolution, self.resolution], device=y.device,
+                               dtype=y.dtype) * self.noise_strength
+        if self.use_noise and noise_mode == "const":
+            return self.noise_const * self.noise_strength
+        return None
+
+
+#: Activations with act(g * x) = g * act(x) for g > 0: their gain can be folded into the conv scale.
+_HOMOGENEOUS = ("linear", "relu", "lrelu")
+
+
+def _homogeneous_act_(y: torch.Tensor, act: str) -> torch.Tensor:
+    """Apply a positively homogeneous activation in place (y must be a fresh tensor)."""
+    if act == "lrelu":
+        return F.leaky_relu_(y, ACTIVATIONS["lrelu"].def_alpha)
+    if act == "relu":
+        return F.relu_(y)
+    return y
+
+
+def _auto_fused(n: int, styles: torch.Tensor) -> bool:
+    """Per-sample (grouped) weights when no gradient flows to the styles and the batch is 1.
+
+    With gradients, scaling activations is cheaper: the backward then needs only the
+    convolution's input gradient, not a weight gradient per sample.
+    """
+    return n == 1 and not (torch.is_grad_enabled() and styles.requires_grad)
 
 
 class ToRGBLayer(nn.Module):
@@ -301,8 +378,21 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool | None = True,
+                impl: str = "ref") -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
+        if impl == "fast" and self.weight.shape[-1] == 1:
+            n = x.shape[0]
+            styles = styles.to(x.dtype)
+            if fused_modconv is None:
+                fused_modconv = _auto_fused(n, styles)
+            if fused_modconv and n == 1:
+                y = F.conv2d(x, self.weight.to(x.dtype) * styles.reshape(1, -1, 1, 1), self.bias.to(x.dtype))
+            else:
+                y = F.conv2d(x * styles.reshape(n, -1, 1, 1), self.weight.to(x.dtype), self.bias.to(x.dtype))
+            return y.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else y
+        if fused_modconv is None:
+            fused_modconv = True
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
         return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 
@@ -324,11 +414,11 @@ class Conv2dLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))  # [OIkk]
         self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
 
-    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gain: float = 1.0, impl: str = "ref") -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain
         b = self.bias.to(x.dtype) if self.bias is not None else None
         x = conv2d_resample(x, w, f=self.resample_filter, up=self.up, padding=self.padding,
-                            flip_weight=(self.up == 1))
+                            flip_weight=(self.up == 1), impl=impl)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
@@ -365,24 +455,28 @@ class SynthesisBlock(nn.Module):
                                     resample_filter=resample_filter)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str = "const", fused_modconv: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+                noise_mode: str = "const", fused_modconv: bool | None = True,
+                impl: str = "ref") -> tuple[torch.Tensor, torch.Tensor | None]:
         """ws [N, num_conv + num_torgb, w_dim] -> (features [N, C, r, r], image [N, 3, r, r] or None)."""
         rows = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
             x = self.const.to(ws.dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = self.conv1(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv)
+            if impl == "fast":  # oneDNN convolves NHWC without reordering every layer
+                x = x.contiguous(memory_format=torch.channels_last)
+            x = self.conv1(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl)
         elif self.architecture == "resnet":
-            y = self.skip(x, gain=math.sqrt(0.5))
-            x = self.conv0(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv)
-            x = self.conv1(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv, gain=math.sqrt(0.5))
+            y = self.skip(x, gain=math.sqrt(0.5), impl=impl)
+            x = self.conv0(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl)
+            x = self.conv1(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv, gain=math.sqrt(0.5),
+                           impl=impl)
             x = y + x
         else:
-            x = self.conv0(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv)
-            x = self.conv1(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv0(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl)
+            x = self.conv1(x, next(rows), noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl)
         if img is not None:
-            img = upsample2d(img, self.resample_filter)
+            img = upsample2d(img, self.resample_filter, impl=impl)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(rows), fused_modconv=fused_modconv).to(torch.float32)
+            y = self.torgb(x, next(rows), fused_modconv=fused_modconv, impl=impl).to(torch.float32)
             img = y if img is None else img + y
         return x, img
 
@@ -424,15 +518,19 @@ class SynthesisNetwork(nn.Module):
             row += block.num_conv
         return sorted(out, key=lambda t: (t[1], t[2], t[0]))
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool = True) -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = True,
+                impl: str = "ref", stop_resolution: int | None = None) -> torch.Tensor:
+        """``stop_resolution``: return the skip image of that block (only for 'skip' networks)."""
         x = img = None
         row = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             block_ws = ws.narrow(1, row, block.num_conv + block.num_torgb)
             row += block.num_conv
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
-        return img
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl)
+            if res == stop_resolution:
+                break
+        return img.contiguous() if impl == "fast" else img
 
 
 # ---------------------------------------------------------------------------- generator
@@ -456,8 +554,12 @@ class StyleGAN2Generator(Generator):
         self.config = copy.deepcopy(cfg)
         self.z_dim, self.c_dim, self.w_dim = cfg["z_dim"], cfg["c_dim"], cfg["w_dim"]
         self.img_resolution, self.img_channels = cfg["img_resolution"], cfg["img_channels"]
-        #: fused (grouped-conv) modulated convolutions; False scales activations instead.
-        self.fused_modconv = True
+        #: fused (grouped-conv) modulated convolutions; False scales activations instead; None:
+        #: 'ref' fuses, 'fast' fuses only for a batch of 1 without gradients to the styles.
+        self.fused_modconv: bool | None = None
+        #: 'fast' (default): channels-last activations, fewer passes per layer, FIR upsampling as a
+        #: transposed conv; equal to 'ref' (NVIDIA's op order, NCHW) to ~1e-6 (tests/test_fast_paths.py).
+        self.impl = "fast"
         synthesis = SynthesisNetwork(w_dim=self.w_dim, img_resolution=self.img_resolution,
                                      img_channels=self.img_channels, **cfg["synthesis_kwargs"])
         self.num_ws = synthesis.num_ws
@@ -507,7 +609,7 @@ class StyleGAN2Generator(Generator):
         return self.mapping_network(z, c)
 
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const",
-                  fused_modconv: bool | None = None) -> torch.Tensor:
+                  fused_modconv: bool | None = None, impl: str | None = None) -> torch.Tensor:
         """ws [N, num_ws, w_dim] -> images [N, img_channels, R, R] (float32, nominally [-1, 1]).
 
         noise_mode: 'const' (the stored ``noise_const`` buffers), 'random' or 'none'.
@@ -516,7 +618,33 @@ class StyleGAN2Generator(Generator):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         fused = self.fused_modconv if fused_modconv is None else bool(fused_modconv)
-        return self.synthesis_network(ws.to(torch.float32), noise_mode=noise_mode, fused_modconv=fused)
+        impl = self._check_impl(impl)
+        return self.synthesis_network(ws.to(torch.float32), noise_mode=noise_mode, fused_modconv=fused, impl=impl)
+
+    def _check_impl(self, impl: str | None) -> str:
+        impl = self.impl if impl is None else impl
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        return impl
+
+    def synthesis_lowres(self, ws: torch.Tensor, resolution: int, noise_mode: str = "const",
+                         approximate: bool = False, impl: str | None = None) -> torch.Tensor | None:
+        """An image at ``resolution`` (< img_resolution) for a loss computed there, or None.
+
+        StyleGAN2 has no exact shortcut (the area-downsampled output mixes every block), so this
+        returns None unless ``approximate``: then synthesis stops after block ``resolution`` and
+        returns its skip-connection image [N, C, resolution, resolution] ('skip' architecture
+        only). Rows feeding higher blocks get no gradient.
+        """
+        self.check_ws(ws)
+        net = self.synthesis_network
+        if (not approximate or resolution >= self.img_resolution or resolution not in net.block_resolutions
+                or self.config["synthesis_kwargs"]["architecture"] != "skip"):
+            return None
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        return net(ws.to(torch.float32), noise_mode=noise_mode, fused_modconv=self.fused_modconv,
+                   impl=self._check_impl(impl), stop_resolution=resolution)
 
     def noise_buffers(self) -> dict[str, torch.Tensor]:
         """The live ``noise_const`` buffers [r, r] by state-dict name, in layer order."""

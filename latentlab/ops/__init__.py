@@ -8,19 +8,26 @@ is compiled at import time.
 * :func:`setup_filter` - turn ``[1, 3, 3, 1]`` into a normalised 2-D FIR kernel.
 * :func:`bias_act` - bias + activation + gain + clamp, as NVIDIA's ``bias_act``.
 * :func:`conv2d_resample` - a 2-D convolution fused with FIR up/down-sampling.
+* :func:`tune_cpu_allocator` - let glibc reuse freed memory (large tensors stop page-faulting).
+
+Each resampling op takes ``impl='ref'`` (the plain definition, default) or ``'fast'`` (an
+equivalent formulation with less memory traffic; equal to ~1e-6, see tests/test_fast_paths.py).
 """
 
 from .bias_act import ACTIVATIONS, bias_act
 from .conv2d_resample import conv2d_resample
-from .upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from .cpu import tune_cpu_allocator
+from .upfirdn2d import IMPLS, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
 __all__ = [
     "ACTIVATIONS",
+    "IMPLS",
     "bias_act",
     "conv2d_resample",
     "downsample2d",
     "filter2d",
     "setup_filter",
     "upfirdn2d",
+    "tune_cpu_allocator",
     "upsample2d",
 ]

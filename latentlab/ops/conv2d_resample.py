@@ -18,6 +18,7 @@ def conv2d_resample(
     groups: int = 1,
     flip_weight: bool = True,
     flip_filter: bool = False,
+    impl: str = "ref",
 ) -> torch.Tensor:
     """Convolve ``x`` [N, C*groups.., H, W] with ``w`` [O, I/groups, kh, kw], resampling by ``up``/``down``.
 
@@ -27,6 +28,7 @@ def conv2d_resample(
     (what ``torch.nn.functional.conv2d`` computes); False is a true convolution.
     Upsampling with a kernel larger than 1x1 runs as a transposed convolution followed by the
     FIR filter, which equals the upsample-then-convolve definition without the zero work.
+    ``impl='fast'`` runs the FIR steps through :func:`upfirdn2d`'s fast path (same result to ~1e-6).
     """
     if up > 1 and down > 1:
         raise ValueError("conv2d_resample supports up- or down-sampling, not both at once")
@@ -47,9 +49,9 @@ def conv2d_resample(
         py0 = padding + (fh - down + 1) // 2
         py1 = padding + (fh - down) // 2
         if kw == 1 and kh == 1:
-            x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
+            x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1], flip_filter=flip_filter, impl=impl)
             return F.conv2d(x, w, groups=groups)
-        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
+        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1], flip_filter=flip_filter, impl=impl)
         return F.conv2d(x, w, stride=down, groups=groups)
 
     # Upsampling. Padding of the zero-inserted signal before the FIR filter:
@@ -58,7 +60,7 @@ def conv2d_resample(
     py0 = padding + (fh + up - 1) // 2
     py1 = padding + (fh - up) // 2
     if kw == 1 and kh == 1:
-        x = upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter)
+        x = upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter, impl=impl)
         return F.conv2d(x, w, groups=groups)
 
     # conv_transpose2d(x, w, stride=up) is a true convolution of the zero-inserted signal with
@@ -76,4 +78,4 @@ def conv2d_resample(
     pyt = max(min(-py0, -py1), 0)
     x = F.conv_transpose2d(x, w, stride=up, padding=[pyt, pxt], groups=groups)
     return upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up,
-                     flip_filter=flip_filter)
+                     flip_filter=flip_filter, impl=impl)

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 
 Padding = int | Sequence[int]
+#: Implementations every op here accepts: the plain reference and the faster equivalent.
+IMPLS = ("ref", "fast")
 
 
 def setup_filter(
@@ -82,6 +84,7 @@ def upfirdn2d(
     padding: Padding = 0,
     flip_filter: bool = False,
     gain: float = 1.0,
+    impl: str = "ref",
 ) -> torch.Tensor:
     """Upsample by zero insertion, pad, FIR-filter and downsample ``x`` [N, C, H, W].
 
@@ -90,6 +93,9 @@ def upfirdn2d(
         up, down: integer factors (one int, or [x, y]).
         padding: applied after upsampling; negative values crop.
         gain: overall scale (e.g. ``up**2`` keeps the mean when upsampling).
+        impl: ``'ref'`` (zero insertion, explicit padding, one depthwise conv) or ``'fast'``
+            (the same result, about 1e-6 relative: upsampling as a strided transposed
+            convolution that never builds the zero-filled image, and padding done by the conv).
 
     Returns [N, C, (H*up_y + y0 + y1 - fh) // down_y + 1, (W*up_x + x0 + x1 - fw) // down_x + 1].
     """
@@ -99,7 +105,13 @@ def upfirdn2d(
     downx, downy = (down, down) if isinstance(down, int) else (int(down[0]), int(down[1]))
     if min(upx, upy, downx, downy) < 1:
         raise ValueError("up and down factors must be >= 1")
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     x0, x1, y0, y1 = _parse_padding(padding)
+    if impl == "fast":
+        out = _upfirdn2d_fast(x, f, upx, upy, downx, downy, x0, x1, y0, y1, flip_filter, gain)
+        if out is not None:
+            return out
     n, c, h, w = x.shape
 
     # Upsample by inserting (up - 1) zeros after every sample.
@@ -129,28 +141,67 @@ def upfirdn2d(
     return x
 
 
+def _kernel2d(f: torch.Tensor, x: torch.Tensor, flip_filter: bool, gain: float) -> torch.Tensor:
+    """The 2-D true-convolution kernel [fh, fw] that ``upfirdn2d`` applies (gain included)."""
+    f = f.to(device=x.device, dtype=x.dtype)
+    if f.ndim == 1:
+        f = torch.outer(f, f)
+    f = f * gain
+    return f.flip([0, 1]) if flip_filter else f
+
+
+def _upfirdn2d_fast(x: torch.Tensor, f: torch.Tensor | None, upx: int, upy: int, downx: int, downy: int,
+                    x0: int, x1: int, y0: int, y1: int, flip_filter: bool, gain: float) -> torch.Tensor | None:
+    """Cases with a cheaper exact formulation; None means "use the reference code".
+
+    * up only: a zero-inserted signal convolved with ``f`` is ``conv_transpose2d(x, f, stride=up)``
+      (the full output) cropped by ``fh - 1 - y0`` on top / ``fh - up - y1`` at the bottom (same in x).
+    * no resampling with symmetric non-negative padding: ``conv2d(..., padding=p)``, no padded copy.
+    """
+    if f is None:
+        return None
+    n, c, h, w = x.shape
+    if (upx > 1 or upy > 1) and downx == 1 and downy == 1:
+        k = _kernel2d(f, x, flip_filter, gain)
+        fh, fw = k.shape
+        cy0, cy1, cx0, cx1 = fh - 1 - y0, fh - upy - y1, fw - 1 - x0, fw - upx - x1
+        if min(cy0, cy1, cx0, cx1) < 0:
+            return None
+        py, px = min(cy0, cy1), min(cx0, cx1)
+        # conv_transpose2d computes sum_i x[i] k[t - up*i]: the true convolution, no flip needed.
+        out = F.conv_transpose2d(x, k[None, None].expand(c, 1, fh, fw), stride=(upy, upx),
+                                 padding=(py, px), groups=c)
+        hh, ww = out.shape[-2:]
+        return out[..., cy0 - py: hh - (cy1 - py), cx0 - px: ww - (cx1 - px)]
+    if upx == upy == downx == downy == 1 and x0 == x1 >= 0 and y0 == y1 >= 0:
+        k = _kernel2d(f, x, not flip_filter, gain)  # conv2d correlates: flip for a true convolution
+        fh, fw = k.shape
+        return F.conv2d(x, k[None, None].expand(c, 1, fh, fw), padding=(y0, x0), groups=c)
+    return None
+
+
 def filter2d(x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, flip_filter: bool = False,
-             gain: float = 1.0) -> torch.Tensor:
+             gain: float = 1.0, impl: str = "ref") -> torch.Tensor:
     """Filter ``x`` [N, C, H, W] with ``f`` keeping the size (plus ``padding``)."""
     fw, fh = _filter_size(f)
     x0, x1, y0, y1 = _parse_padding(padding)
     pad = [x0 + fw // 2, x1 + (fw - 1) // 2, y0 + fh // 2, y1 + (fh - 1) // 2]
-    return upfirdn2d(x, f, padding=pad, flip_filter=flip_filter, gain=gain)
+    return upfirdn2d(x, f, padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding = 0,
-               flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
+               flip_filter: bool = False, gain: float = 1.0, impl: str = "ref") -> torch.Tensor:
     """Upsample ``x`` [N, C, H, W] by ``up`` with FIR filter ``f`` -> [N, C, H*up, W*up]."""
     fw, fh = _filter_size(f)
     x0, x1, y0, y1 = _parse_padding(padding)
     pad = [x0 + (fw + up - 1) // 2, x1 + (fw - up) // 2, y0 + (fh + up - 1) // 2, y1 + (fh - up) // 2]
-    return upfirdn2d(x, f, up=up, padding=pad, flip_filter=flip_filter, gain=gain * up * up)
+    return upfirdn2d(x, f, up=up, padding=pad, flip_filter=flip_filter, gain=gain * up * up, impl=impl)
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: Padding = 0,
-                 flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
+                 flip_filter: bool = False, gain: float = 1.0, impl: str = "ref") -> torch.Tensor:
     """Downsample ``x`` [N, C, H, W] by ``down`` with FIR filter ``f`` -> [N, C, H/down, W/down]."""
     fw, fh = _filter_size(f)
     x0, x1, y0, y1 = _parse_padding(padding)
     pad = [x0 + (fw - down + 1) // 2, x1 + (fw - down) // 2, y0 + (fh - down + 1) // 2, y1 + (fh - down) // 2]
-    return upfirdn2d(x, f, down=down, padding=pad, flip_filter=flip_filter, gain=gain)
+    return upfirdn2d(x, f, down=down, padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)

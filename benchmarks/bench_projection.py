@@ -1,0 +1,280 @@
+#!/usr/bin/env python
+"""Projection speed, memory and quality per second: latentlab's fast paths against its reference path.
+
+Part 1, speed (``--models``): for each generator, in one process and interleaved (ref, fast, ref,
+fast, ...) so machine load hits both alike:
+
+* ``forward``: ``G.synthesis(ws)`` under ``torch.inference_mode`` (batch 1);
+* ``step``: one projection step as :func:`latentlab.inversion.project` runs it: synthesis,
+  image at the loss resolution (256), LPIPS (VGG16) + pixel MSE against a cached target, noise
+  penalty, backward, Adam, noise renormalisation (W+ and noise maps optimised, batch 1).
+
+The reference path is latentlab's plain code: ``G.impl = 'ref'`` (NVIDIA's op order, NCHW,
+fused modconv), full-resolution synthesis then area downsampling, fp32, eager. The fast path is
+``G.impl = 'fast'`` with ``synthesis_shortcut='exact'`` (the defaults); ``--approximate`` adds a
+third path, StyleGAN2's early exit at the loss resolution (a different loss: reported, not
+compared). Each path reports the median seconds, the ratio ref / fast, the loss value of the
+first step from the same starting point (relative difference to ref), and the peak RSS (peak
+CUDA memory on CUDA) during that path's runs.
+
+Part 2, quality vs time (``--quality``): projects real photos (``--photos``, default
+``../shared/photos/ffhq``, FFHQ-aligned) with a preset and a wall-time budget, and reports the
+best LPIPS and PSNR reached after 30 / 60 / 120 s (``--checkpoints``), measured from the call
+to ``project`` (w_avg estimation and target features included; model loading excluded).
+
+    python benchmarks/bench_projection.py --models ffhq-mobile,stylegan2-f-1024 --repeats 3 \\
+        --quality --photos-limit 2 --json out/bench_projection.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_generators import make_model, peak_rss_mib, reset_peak_rss  # noqa: E402
+
+from latentlab.inversion.project import (  # noqa: E402
+    PRESETS, latent_stats, noise_penalty, override_noise, project, synthesize_for_loss, _resize_to)
+from latentlab.losses.lpips import LPIPS  # noqa: E402
+from latentlab.registry import resolve_device  # noqa: E402
+
+DEFAULT_MODELS = "ffhq-mobile,stylegan2-f-256,stylegan2-f-512,stylegan2-f-1024"
+LOSS_RES = 256
+
+
+# ------------------------------------------------------------------------------------------ speed
+class StepRunner:
+    """One projection step, from a fixed starting point, for one path ('ref' | 'fast' | 'approx')."""
+
+    def __init__(self, G, lpips: LPIPS, target: torch.Tensor, w_avg: torch.Tensor, path: str) -> None:
+        self.G, self.lpips, self.path = G, lpips, path
+        self.device = target.device
+        self.loss_res = min(LOSS_RES, G.img_resolution)
+        self.target = _resize_to(target, self.loss_res)
+        self.target_feats = lpips.features(self.target)
+        self.w0 = w_avg.view(1, 1, -1).repeat(1, G.num_ws, 1).to(self.device)
+        gen = torch.Generator().manual_seed(1)
+        self.noise0 = {k: torch.randn((1, 1, *b.shape[-2:]), generator=gen).to(self.device)
+                       for k, b in G.noise_buffers().items()}
+
+    def _synth(self, ws: torch.Tensor):
+        if self.path == "ref":
+            synth = self.G.synthesis(ws, noise_mode="const", impl="ref")
+            return _resize_to(synth, self.loss_res)
+        shortcut = "approximate" if self.path == "approx" else "exact"
+        impl_before = self.G.impl
+        self.G.impl = "fast"
+        try:
+            return synthesize_for_loss(self.G, ws, self.loss_res, shortcut)[1]
+        finally:
+            self.G.impl = impl_before
+
+    def forward(self) -> None:
+        with torch.inference_mode():
+            self.G.synthesis(self.w0, noise_mode="const", impl="ref" if self.path == "ref" else "fast")
+
+    def step(self) -> float:
+        """One step from the fixed start; returns the image loss LPIPS + 0.5 MSE (the noise penalty,
+        identical in every path and much larger, would hide differences)."""
+        w = self.w0.clone().requires_grad_(True)
+        noise = {k: v.clone().requires_grad_(True) for k, v in self.noise0.items()}
+        opt = torch.optim.Adam([w] + list(noise.values()), lr=0.01)
+        with override_noise(self.G, noise):
+            small = self._synth(w)
+            mse = (small - self.target).square().mean(dim=(1, 2, 3))
+            lp = self.lpips.distance_from_features(small, self.target_feats)
+            image_loss = (lp + 0.5 * mse).sum()
+            loss = image_loss + 5e5 * noise_penalty(list(noise.values())).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for v in noise.values():
+                    v -= v.mean(dim=(2, 3), keepdim=True)
+                    v /= v.square().mean(dim=(2, 3), keepdim=True).sqrt()
+        return float(image_loss.detach())
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, paths: list[str]) -> dict:
+    G = make_model(name, device)
+    w_avg, _ = latent_stats(G, 1000)
+    gen = torch.Generator().manual_seed(0)
+    target = (torch.rand(1, 3, LOSS_RES, LOSS_RES, generator=gen) * 2 - 1).to(device)
+    runners = {p: StepRunner(G, lpips, target, w_avg, p) for p in paths}
+    out: dict = {"model": name, "family": G.family, "resolution": G.img_resolution, "device": str(device)}
+    for kind in ("forward", "step"):
+        times: dict[str, list[float]] = {p: [] for p in paths}
+        peaks: dict[str, float] = {}
+        losses: dict[str, float] = {}
+        for p in paths:  # warm-up; also the memory peak of each path on its own
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
+            reset_ok = reset_peak_rss()
+            r = getattr(runners[p], kind)()
+            _sync(device)
+            peaks[p] = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
+                        else peak_rss_mib(reset_ok))
+            if kind == "step":
+                losses[p] = r
+        for _ in range(repeats):
+            for p in paths:
+                t0 = time.perf_counter()
+                getattr(runners[p], kind)()
+                _sync(device)
+                times[p].append(time.perf_counter() - t0)
+        for p in paths:
+            med = statistics.median(times[p])
+            row = {"median_s": med, "times_s": times[p], "peak_mib": peaks[p],
+                   "peak_kind": "cuda_max_allocated" if device.type == "cuda" else "rss"}
+            if p != "ref":
+                row["speedup_vs_ref"] = statistics.median(times["ref"]) / med
+                # Ratio of the medians of per-repeat ratios (robust to load changes between repeats).
+                row["speedup_paired"] = statistics.median(r_ / f_ for r_, f_ in zip(times["ref"], times[p]))
+            if kind == "step":
+                row["loss"] = losses[p]
+                row["loss_rel_diff_vs_ref"] = abs(losses[p] - losses["ref"]) / abs(losses["ref"])
+            out[f"{kind}_{p}"] = row
+    del runners, G
+    gc.collect()
+    return out
+
+
+# ---------------------------------------------------------------------------------------- quality
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of images in [-1, 1] (peak-to-peak 2) from their mean squared error."""
+    return 10 * math.log10(4.0 / mse) if mse > 0 else math.inf
+
+
+def bench_quality(network: str, device: torch.device, photos: list[Path], preset: str, budget: float,
+                  checkpoints: list[float], lpips: LPIPS, overrides: dict) -> list[dict]:
+    from latentlab.imageio import image_to_tensor, load_image
+
+    G = make_model(network, device)
+    cfg = PRESETS[preset].replace(time_budget=budget, **overrides)
+    rows = []
+    for path in photos:
+        target = image_to_tensor(load_image(path), device=device)
+        reset_ok = reset_peak_rss()
+        t0 = time.perf_counter()
+        res = project(G, target, cfg, lpips_model=lpips, progress=False)
+        wall = time.perf_counter() - t0
+        peak = peak_rss_mib(reset_ok)
+        row = {"photo": path.name, "network": network, "preset": preset, "budget_s": budget,
+               "steps_run": res.steps_run, "wall_s": wall, "peak_rss_mib": peak,
+               "final_lpips": res.lpips[0], "final_psnr": psnr_from_mse(res.mse[0]), "config": cfg.__dict__}
+        for c in checkpoints:
+            hist = [h for h in res.history if h["seconds"] <= c]
+            if hist:  # the step with the lowest LPIPS so far (batch 1: that photo's own values)
+                best = min(hist, key=lambda h: h["lpips"])
+                row[f"lpips@{c:g}s"] = best["lpips"]
+                row[f"psnr@{c:g}s"] = psnr_from_mse(best["mse"])
+                row[f"steps@{c:g}s"] = len(hist)
+        rows.append(row)
+        print(f"{network:<16} {preset:<6} {path.name:<10} steps {res.steps_run:>4} wall {wall:6.1f}s "
+              + " ".join(f"LPIPS@{c:g}s {row.get(f'lpips@{c:g}s', float('nan')):.4f} "
+                         f"PSNR {row.get(f'psnr@{c:g}s', float('nan')):.2f}" for c in checkpoints)
+              + f" peak RSS {peak:.0f} MiB", flush=True)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default=DEFAULT_MODELS, help=f"speed part, comma separated (default {DEFAULT_MODELS}; "
+                    "empty: skip)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, or auto")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats per path (after one warm-up)")
+    ap.add_argument("--approximate", action="store_true", help="also time StyleGAN2's early exit (approx)")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--quality", action="store_true", help="run the quality-vs-time part")
+    ap.add_argument("--quality-networks", default="ffhq-mobile")
+    ap.add_argument("--photos", type=Path, default=Path(__file__).resolve().parents[2] / "shared/photos/ffhq")
+    ap.add_argument("--photos-limit", type=int, default=2)
+    ap.add_argument("--presets", default="fast", help="comma separated presets for the quality part")
+    ap.add_argument("--checkpoints", default="30,60,120", help="seconds at which quality is read")
+    ap.add_argument("--budget", type=float, default=None, help="time budget per photo (default: last checkpoint)")
+    ap.add_argument("--num-steps", type=int, default=None, help="override the preset's num_steps")
+    ap.add_argument("--no-malloc-tuning", action="store_true",
+                    help="leave glibc's allocator alone (default: latentlab.ops.tune_cpu_allocator, as project() does)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if not args.no_malloc_tuning:
+        from latentlab.ops import tune_cpu_allocator
+
+        tune_cpu_allocator()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    meta = {"torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+            "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "repeats": args.repeats, "malloc_tuning": not args.no_malloc_tuning, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    print(f"# torch {meta['torch']}, {meta['torch_threads']} threads, {meta['cpu_count']} CPUs, device {device}, "
+          f"load average {meta['loadavg_start']}", flush=True)
+    lpips = LPIPS().to(device).eval()
+    results: dict = {"meta": meta, "speed": [], "quality": []}
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if models:
+        paths = ["ref", "fast"] + (["approx"] if args.approximate else [])
+        hdr = (f"{'model':<17} {'res':>5} {'what':<8} {'path':<7} {'median s':>9} {'x vs ref':>8} "
+               f"{'paired x':>8} {'loss rel diff':>13} {'peak MiB':>9}")
+        print(hdr)
+        print("-" * len(hdr), flush=True)
+        for name in models:
+            r = bench_model(name, device, lpips, args.repeats, paths)
+            results["speed"].append(r)
+            for kind in ("forward", "step"):
+                for p in paths:
+                    row = r[f"{kind}_{p}"]
+                    x = f"{row['speedup_vs_ref']:.2f}" if "speedup_vs_ref" in row else "1.00"
+                    px = f"{row['speedup_paired']:.2f}" if "speedup_paired" in row else "-"
+                    ld = f"{row['loss_rel_diff_vs_ref']:.1e}" if "loss_rel_diff_vs_ref" in row else "-"
+                    print(f"{name:<17} {r['resolution']:>5} {kind:<8} {p:<7} {row['median_s']:>9.3f} {x:>8} "
+                          f"{px:>8} {ld:>13} {row['peak_mib']:>9.0f}", flush=True)
+        print("(x vs ref: ratio of medians; paired x: median of per-repeat ratios; peak: RSS on CPU, "
+              "torch.cuda.max_memory_allocated on CUDA)")
+
+    if args.quality:
+        checkpoints = [float(c) for c in args.checkpoints.split(",")]
+        budget = args.budget or max(checkpoints)
+        photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        photos = photos[: args.photos_limit]
+        overrides = {"num_steps": args.num_steps} if args.num_steps else {}
+        for network in [n.strip() for n in args.quality_networks.split(",") if n.strip()]:
+            for preset in [p.strip() for p in args.presets.split(",") if p.strip()]:
+                results["quality"] += bench_quality(network, device, photos, preset, budget, checkpoints, lpips,
+                                                    overrides)
+    meta["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(f"# load average at the end {meta['loadavg_end']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
