@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_generators import make_model, peak_rss_mib, reset_peak_rss  # noqa: E402
 
 from latentlab.inversion.project import (  # noqa: E402
-    PRESETS, latent_stats, noise_penalty, override_noise, project, synthesize_for_loss, _resize_to)
+    PRESETS, latent_stats, noise_penalty, override_noise, renormalize_noise_, project, synthesize_for_loss, _resize_to)
 from latentlab.losses.lpips import LPIPS  # noqa: E402
 from latentlab.registry import resolve_device  # noqa: E402
 
@@ -101,10 +101,7 @@ class StepRunner:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            with torch.no_grad():
-                for v in noise.values():
-                    v -= v.mean(dim=(2, 3), keepdim=True)
-                    v /= v.square().mean(dim=(2, 3), keepdim=True).sqrt()
+            renormalize_noise_(noise)
         return float(image_loss.detach())
 
 

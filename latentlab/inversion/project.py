@@ -178,6 +178,14 @@ def synthesize_for_loss(G: Generator, ws: torch.Tensor, loss_res: int, shortcut:
     return synth, small.contiguous(memory_format=torch.channels_last)
 
 
+def renormalize_noise_(noise: dict[str, torch.Tensor]) -> None:
+    """In place, per sample and map: zero mean and unit variance of each [N, 1, H, W] noise map."""
+    with torch.no_grad():
+        for v in noise.values():
+            v -= v.mean(dim=(2, 3), keepdim=True)
+            v /= v.square().mean(dim=(2, 3), keepdim=True).sqrt()
+
+
 def noise_penalty(maps: list[torch.Tensor]) -> torch.Tensor:
     """Per-sample multi-scale autocorrelation penalty; maps are [N, 1, H, W] -> [N]."""
     from ..losses.noise_reg import noise_regularization
@@ -296,10 +304,7 @@ def project(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                with torch.no_grad():
-                    for v in noise.values():
-                        v -= v.mean(dim=(2, 3), keepdim=True)
-                        v /= v.square().mean(dim=(2, 3), keepdim=True).sqrt()
+                renormalize_noise_(noise)
 
                 row = {"step": step, "loss": float(loss.detach()), "lpips": float(lp_cpu.mean()),
                        "mse": float(mse_cpu.mean()), "lr": lr, "seconds": time.perf_counter() - t_start}

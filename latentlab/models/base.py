@@ -40,6 +40,23 @@ class Generator(nn.Module):
     img_channels: int
     config: dict[str, Any]
 
+    # ------------------------------------------------------------------ submodules
+    # Families register their networks as ``self._modules["mapping"]`` / ``["synthesis"]`` (so
+    # state-dict names read ``mapping.fc0.weight``) because ``mapping``/``synthesis`` are also the
+    # interface methods; the average W lives in the mapping network as ``mapping.w_avg``.
+    @property
+    def mapping_network(self) -> nn.Module:
+        return self._modules["mapping"]
+
+    @property
+    def synthesis_network(self) -> nn.Module:
+        return self._modules["synthesis"]
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """The average W [w_dim] (the live ``mapping.w_avg`` buffer)."""
+        return self.mapping_network.w_avg
+
     # ------------------------------------------------------------------ layout
     @property
     def ws_resolutions(self) -> list[int]:

@@ -265,19 +265,6 @@ class MobileStyleGANGenerator(Generator):
         #: 'ref': the plain layer-by-layer code. They agree to ~1e-6 (tests/test_fast_paths.py).
         self.impl = "fast"
 
-    @property
-    def mapping_network(self) -> MappingNetwork:
-        return self._modules["mapping"]  # type: ignore[return-value]
-
-    @property
-    def synthesis_network(self) -> SynthesisNetwork:
-        return self._modules["synthesis"]  # type: ignore[return-value]
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        """The average W [w_dim] (the live ``mapping.w_avg`` buffer)."""
-        return self.mapping_network.w_avg
-
     # ------------------------------------------------------------------ layout
     @property
     def ws_resolutions(self) -> list[int]:

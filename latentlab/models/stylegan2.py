@@ -569,19 +569,6 @@ class StyleGAN2Generator(Generator):
         self._modules["synthesis"] = synthesis
         self._modules["mapping"] = mapping
 
-    @property
-    def mapping_network(self) -> MappingNetwork:
-        return self._modules["mapping"]  # type: ignore[return-value]
-
-    @property
-    def synthesis_network(self) -> SynthesisNetwork:
-        return self._modules["synthesis"]  # type: ignore[return-value]
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        """The average W [w_dim] (the live ``mapping.w_avg`` buffer)."""
-        return self.mapping_network.w_avg
-
     # ------------------------------------------------------------------ layout
     def layer_rows(self) -> list[tuple[str, int, int]]:
         """(NVIDIA layer name, W+ row, layer resolution) for each styled layer."""
