@@ -26,6 +26,13 @@ COMMAND_MODULES: list[str] = [
     "latentlab.cli.project",
     "latentlab.cli.setup_weights",
     "latentlab.cli.demo",
+    "latentlab.cli.ui",
+    "latentlab.cli.style",
+    "latentlab.cli.edit",
+    "latentlab.cli.transfer",
+    "latentlab.cli.swap",
+    "latentlab.cli.morph",
+    "latentlab.cli.directions",
 ]
 
 
