@@ -54,8 +54,12 @@ class Generator(nn.Module):
 
     @property
     def w_avg(self) -> torch.Tensor:
-        """The average W [w_dim] (the live ``mapping.w_avg`` buffer)."""
-        return self.mapping_network.w_avg
+        """The average W [w_dim] (the live ``mapping.w_avg`` buffer). A family without a
+        ``mapping`` submodule registers its own ``w_avg`` buffer, which nn.Module then finds."""
+        mapping = self._modules.get("mapping")
+        if mapping is None:
+            raise AttributeError("w_avg")  # falls through to nn.Module.__getattr__ (own buffer)
+        return mapping.w_avg
 
     # ------------------------------------------------------------------ layout
     @property
