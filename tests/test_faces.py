@@ -327,3 +327,7 @@ def test_identity(photos):
     assert r.distance == pytest.approx(float(np.linalg.norm(emb.astype(float) - eb)), rel=1e-6)
     with pytest.raises(NoFaceError):
         face_embedding(np.full((200, 200, 3), 90, np.uint8))
+    # a strided view (e.g. a permuted tensor's .numpy()) gives the same descriptor
+    view = np.ascontiguousarray(a.transpose(1, 0, 2)).transpose(1, 0, 2)
+    assert not view.flags["C_CONTIGUOUS"]
+    np.testing.assert_allclose(face_embedding(view), emb, atol=1e-6)

@@ -192,3 +192,23 @@ def test_cli_list_and_fit_errors(tmp_cache, tmp_path):
                                   "--samples", "8", "--out", str(tmp_path / "x.npz"), "--device", "cpu"])
     assert r.exit_code == 1 and "too few scored samples" in r.output, r.output
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_cli_components_lists_sefa_eigenvalues_and_rows(tmp_cache, tmp_path):
+    G = _tiny_G()
+    net = save_native("stylegan2", G.config, G.state_dict(), tmp_path / "tiny.safetensors")
+    r = CliRunner().invoke(main, ["directions", "components", "--network", str(net), "--layers", "rows:2-5",
+                                  "--num", "3", "--device", "cpu"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    # independent reference: eigenvalues of A^T A, A = the row-normalised affines feeding rows 2, 3, 4 (slice meaning)
+    modules = dict(G.named_modules())
+    mats = [modules[f"{name}.affine"].weight.double().numpy() for name, row, _ in G.layer_rows() if 2 <= row < 5]
+    A = np.concatenate([m / np.linalg.norm(m, axis=1, keepdims=True) for m in mats])
+    top = np.linalg.eigvalsh(A.T @ A)[::-1][:3]
+    lines = [ln.split() for ln in r.output.splitlines() if ln.strip().split()[:1] in (["0"], ["1"], ["2"])]
+    assert [ln[1] for ln in lines] == ["sefa"] * 3
+    np.testing.assert_allclose([float(ln[2]) for ln in lines], top, rtol=1e-3)
+    assert all(ln[4].startswith("rows:2-5") for ln in lines)
+    r = CliRunner().invoke(main, ["directions", "components", "--network", str(net), "--method", "ganspace",
+                                  "--samples", "200", "--layers", "rows:99", "--device", "cpu"])
+    assert r.exit_code == 1 and r.output.startswith("latentlab: error: layer range") and len(r.output.strip().splitlines()) == 1, r.output

@@ -222,7 +222,7 @@ def _unavailable(title: str, reason: str):
     return Step(title, status="unavailable", reason=reason)
 
 
-#: Largest edit strength shown (unit directions in W; InterFaceGAN edits within +-3).
+#: Largest edit strength shown when a direction has no ``demo_strength`` (unit directions in W).
 EDIT_STRENGTH = 3.0
 #: (attribute file name, label, seed layer-range key) of the edits shown.
 EDITS = (("smile", "smile", "smile"), ("age", "age", "age"), ("yaw", "head pose (yaw)", "pose"))
@@ -258,7 +258,9 @@ def step_edits(ctx: DemoContext):
     for name, label, key in todo:
         d = load_direction(found[name])
         spec = SEED_RANGES[key]
-        lim = EDIT_STRENGTH
+        meta = d.meta if isinstance(d.meta, dict) else {}
+        # A fitted direction records its own scale: 3 sigma of its samples' spread along it.
+        lim = float(meta.get("demo_strength") or EDIT_STRENGTH)
         args = ["edit", str(lat), "--network", NETWORK, "--sweep", f"{name}=-{lim:g}:{lim:g}:{n}@{spec}",
                 "--name", f"astronaut_{name}", "--outdir", str(out), "--force", "--device", ctx.device]
         t0 = time.perf_counter()
@@ -271,7 +273,6 @@ def step_edits(ctx: DemoContext):
         if pasted.exists():
             figures.append(Figure(f"{label}, pasted into the photo", load_image(pasted)))
         rows = parse_layers(spec, ctx.G)
-        meta = d.meta if isinstance(d.meta, dict) else {}
         metrics.append({"edit": label, "direction file": found[name].name, "method": meta.get("method"),
                         "fit samples": meta.get("samples"), "val accuracy": meta.get("val_accuracy"),
                         "seed layers": spec,

@@ -141,3 +141,31 @@ def list_cmd(network: str | None, directions_dirs: tuple[Path, ...], as_json: bo
     widths = [max(len(t[i]) for t in [header, *table]) for i in range(len(header))]
     for t in [header, *table]:
         click.echo("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+
+
+@command.command("components")
+@network_option
+@click.option("--method", type=click.Choice(["sefa", "ganspace"]), default="sefa", show_default=True,
+              help="SeFa: eigenvectors of the stacked style-affine weights of LAYERS (closed form). "
+                   "GANSpace: PCA of sampled W, applied on LAYERS.")
+@click.option("--layers", default="all", show_default=True,
+              help="Layer range the components are computed for and act on (seed rows, a name, or px).")
+@click.option("--num", "num_components", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many components to list, strongest first.")
+@click.option("--samples", "num_samples", type=click.IntRange(min=2), default=20000, show_default=True,
+              help="W samples for GANSpace's PCA.")
+@device_option
+def components_cmd(network: str, method: str, layers: str, num_components: int, num_samples: int,
+                   device: str) -> None:
+    """Unsupervised directions (SeFa, GANSpace) with the W+ rows each acts on.
+
+    Use one with `latentlab edit --sefa K:S@LAYERS` or `--ganspace K:S@LAYERS`.
+    """
+    from ..editing.unsupervised import format_components, ganspace, sefa
+    from ._common import load_model
+
+    G = load_model(network, device)
+    comps = (sefa(G, layers, num_components=num_components) if method == "sefa"
+             else ganspace(G, layers, num_samples=num_samples, num_components=num_components))
+    click.echo(f"{method} components of {network} on layers {layers}:")
+    click.echo(format_components(comps, G, limit=num_components))

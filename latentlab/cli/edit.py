@@ -14,7 +14,7 @@ from ..errors import LatentlabError
 from ._editing import Session, editing_options, parse_strength, split_strength
 
 #: Attributes with their own flag (``--smile 1.5``); any other name works with ``--attr NAME=S``.
-NAMED_ATTRIBUTES = ("smile", "age", "yaw", "pitch", "gender", "glasses")
+NAMED_ATTRIBUTES = ("smile", "age", "yaw", "pitch", "gender", "eyes_open")
 
 
 @dataclass
@@ -99,7 +99,7 @@ def _parse_sweep(spec: str) -> tuple[str, float, float, int, str | None]:
 
 def _attr_options(f):
     for name in reversed(NAMED_ATTRIBUTES):
-        f = click.option(f"--{name}", f"attr_{name}", metavar="S[@LAYERS]", default=None,
+        f = click.option(f"--{name.replace('_', '-')}", f"attr_{name}", metavar="S[@LAYERS]", default=None,
                          help=f"Move along the shipped '{name}' direction by S (negative: the other way).")(f)
     return f
 

@@ -253,7 +253,7 @@ def _load(image: Any) -> tuple[np.ndarray, str]:
     arr = np.asarray(image)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise LatentlabError(f"expected uint8 RGB [H, W, 3] pixels, got {arr.dtype} {arr.shape}")
-    return arr, name
+    return np.ascontiguousarray(arr), name  # dlib refuses strided views (e.g. a permuted tensor)
 
 
 def _check_resolution(resolution: int) -> int:

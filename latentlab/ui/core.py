@@ -101,6 +101,8 @@ class DirectionInfo:
     vector: np.ndarray
     layers: str
     path: str
+    #: Slider range +-limit: a fitted direction's ``demo_strength`` (3 sigma of its samples), else 3.
+    limit: float = 3.0
 
 
 @dataclass
@@ -206,7 +208,12 @@ class Studio:
             if spec in ("", "all"):  # no range stored: the seed's range for the attribute, if it has one
                 spec = SEED_RANGES.get(POSE_NAMES.get(name, name), "all")
             parse_layers(spec, self.G)  # fail early on a bad stored spec
-            out.append(DirectionInfo(name, d.vector, spec, str(path)))
+            meta = d.meta if isinstance(d.meta, dict) else {}
+            try:
+                limit = float(meta.get("demo_strength") or 3.0)
+            except (TypeError, ValueError):
+                limit = 3.0
+            out.append(DirectionInfo(name, d.vector, spec, str(path), limit if 0 < limit <= 100 else 3.0))
         return out
 
     def info(self) -> dict[str, Any]:
@@ -217,7 +224,7 @@ class Studio:
         return {
             "network": self.network, "resolution": self.G.img_resolution, "num_ws": self.G.num_ws,
             "w_dim": self.G.w_dim, "default_steps": self.default_steps, "preset": self.preset,
-            "directions": [{"name": d.name, "layers": d.layers,
+            "directions": [{"name": d.name, "layers": d.layers, "limit": d.limit,
                             "rows": describe_rows(parse_layers(d.layers, self.G), self.G)} for d in self.directions],
             "style_layers": SEED_RANGES["style"], "identity_layers": DEFAULT_IDENTITY_LAYERS,
             "busy": self._current.to_dict() if self._current is not None and self._current.status == "running" else None,

@@ -182,9 +182,9 @@ function buildDirections(dirs) {
   box.innerHTML = ""; box.classList.remove("muted");
   for (const d of dirs) {
     const div = document.createElement("div"); div.className = "dir";
-    const n = esc(d.name);
+    const n = esc(d.name), lim = Math.max(0.5, Math.min(100, Number(d.limit) || 3)).toFixed(1);
     div.innerHTML = '<label for="dir-' + n + '">' + n + ' <span class="val" id="val-' + n + '">0</span></label>' +
-      '<input type="range" id="dir-' + n + '" data-direction="' + n + '" min="-3" max="3" step="0.1" value="0">' +
+      '<input type="range" id="dir-' + n + '" data-direction="' + n + '" min="' + (-lim) + '" max="' + lim + '" step="0.1" value="0">' +
       '<input type="text" id="layers-' + n + '" value="' + esc(d.layers) + '" title="layer range">' +
       '<div class="muted" id="rows-' + n + '">→ ' + esc(d.rows) + '</div>';
     box.appendChild(div);
