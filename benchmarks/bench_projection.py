@@ -57,7 +57,11 @@ LOSS_RES = 256
 
 # ------------------------------------------------------------------------------------------ speed
 class StepRunner:
-    """One projection step, from a fixed starting point, for one path ('ref' | 'fast' | 'approx')."""
+    """One projection step, from a fixed starting point, for one path ('ref' | 'ref-stock' | 'fast' | 'approx').
+
+    'ref-stock' is the reference computation run while glibc has its stock allocator settings
+    (see :class:`Allocator`); the other paths run with latentlab's setting.
+    """
 
     def __init__(self, G, lpips: LPIPS, target: torch.Tensor, w_avg: torch.Tensor, path: str) -> None:
         self.G, self.lpips, self.path = G, lpips, path
@@ -71,7 +75,7 @@ class StepRunner:
                        for k, b in G.noise_buffers().items()}
 
     def _synth(self, ws: torch.Tensor):
-        if self.path == "ref":
+        if self.path in ("ref", "ref-stock"):
             synth = self.G.synthesis(ws, noise_mode="const", impl="ref")
             return _resize_to(synth, self.loss_res)
         shortcut = "approximate" if self.path == "approx" else "exact"
@@ -84,7 +88,7 @@ class StepRunner:
 
     def forward(self) -> None:
         with torch.inference_mode():
-            self.G.synthesis(self.w0, noise_mode="const", impl="ref" if self.path == "ref" else "fast")
+            self.G.synthesis(self.w0, noise_mode="const", impl="ref" if self.path in ("ref", "ref-stock") else "fast")
 
     def step(self) -> float:
         """One step from the fixed start; returns the image loss LPIPS + 0.5 MSE (the noise penalty,
@@ -105,13 +109,62 @@ class StepRunner:
         return float(image_loss.detach())
 
 
+class Allocator:
+    """Switches glibc's malloc between its stock behaviour and latentlab's setting, per call.
+
+    Stock glibc adapts its mmap threshold to the blocks it frees, up to 32 MiB, with a trim
+    threshold of twice that; after a few steps of projection it sits at that ceiling, so every
+    block over 32 MiB is a fresh ``mmap`` and is unmapped on ``free``. ``stock()`` pins exactly
+    that steady state (and trims the heap, so memory kept by the tuned setting is not reused);
+    ``tuned()`` is :func:`latentlab.ops.tune_cpu_allocator`'s setting (no mmap, 1 GiB trim).
+    Linux/glibc only; elsewhere ``available`` is False.
+    """
+
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+
+        self.available = False
+        if sys.platform.startswith("linux"):
+            try:
+                self.libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                self.libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+                self.libc.malloc_trim.argtypes = [ctypes.c_size_t]
+                self.available = True
+            except (OSError, AttributeError):
+                pass
+
+    def stock(self) -> None:
+        self.libc.mallopt(self.M_MMAP_MAX, 65536)
+        self.libc.mallopt(self.M_MMAP_THRESHOLD, 32 << 20)
+        self.libc.mallopt(self.M_TRIM_THRESHOLD, 64 << 20)
+        self.libc.malloc_trim(0)
+
+    def tuned(self) -> None:
+        self.libc.mallopt(self.M_MMAP_MAX, 0)
+        self.libc.mallopt(self.M_TRIM_THRESHOLD, 1 << 30)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, paths: list[str]) -> dict:
+def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, paths: list[str],
+                allocator: Allocator | None = None) -> dict:
     G = make_model(name, device)
+
+    def run(p: str, kind: str):
+        if allocator is not None:
+            allocator.stock() if p == "ref-stock" else allocator.tuned()
+        try:
+            return getattr(runners[p], kind)()
+        finally:
+            if allocator is not None:
+                allocator.tuned()
+
     w_avg, _ = latent_stats(G, 1000)
     gen = torch.Generator().manual_seed(0)
     target = (torch.rand(1, 3, LOSS_RES, LOSS_RES, generator=gen) * 2 - 1).to(device)
@@ -127,7 +180,7 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
             reset_ok = reset_peak_rss()
-            r = getattr(runners[p], kind)()
+            r = run(p, kind)
             _sync(device)
             peaks[p] = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                         else peak_rss_mib(reset_ok))
@@ -136,7 +189,7 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
         for _ in range(repeats):
             for p in paths:
                 t0 = time.perf_counter()
-                getattr(runners[p], kind)()
+                run(p, kind)
                 _sync(device)
                 times[p].append(time.perf_counter() - t0)
         for p in paths:
@@ -147,6 +200,8 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
                 row["speedup_vs_ref"] = statistics.median(times["ref"]) / med
                 # Ratio of the medians of per-repeat ratios (robust to load changes between repeats).
                 row["speedup_paired"] = statistics.median(r_ / f_ for r_, f_ in zip(times["ref"], times[p]))
+            if "ref-stock" in paths and p not in ("ref", "ref-stock"):
+                row["speedup_vs_ref_stock"] = statistics.median(times["ref-stock"]) / med
             if kind == "step":
                 row["loss"] = losses[p]
                 row["loss_rel_diff_vs_ref"] = abs(losses[p] - losses["ref"]) / abs(losses["ref"])
@@ -202,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, or auto")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats per path (after one warm-up)")
     ap.add_argument("--approximate", action="store_true", help="also time StyleGAN2's early exit (approx)")
+    ap.add_argument("--stock-ref", action="store_true",
+                    help="also time the reference path under glibc's stock allocator settings (ref-stock), "
+                         "switched per call in the same process (CPU, Linux)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--quality", action="store_true", help="run the quality-vs-time part")
     ap.add_argument("--quality-networks", default="ffhq-mobile")
@@ -235,13 +293,20 @@ def main(argv: list[str] | None = None) -> int:
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if models:
+        allocator = None
         paths = ["ref", "fast"] + (["approx"] if args.approximate else [])
-        hdr = (f"{'model':<17} {'res':>5} {'what':<8} {'path':<7} {'median s':>9} {'x vs ref':>8} "
-               f"{'paired x':>8} {'loss rel diff':>13} {'peak MiB':>9}")
+        if args.stock_ref:
+            allocator = Allocator()
+            if device.type != "cpu" or args.no_malloc_tuning or not allocator.available:
+                print("latentlab: error: --stock-ref needs the CPU, glibc and the tuned allocator", file=sys.stderr)
+                return 2
+            paths.insert(1, "ref-stock")
+        hdr = (f"{'model':<17} {'res':>5} {'what':<8} {'path':<9} {'median s':>9} {'x vs ref':>8} "
+               f"{'paired x':>8} {'loss rel diff':>13} {'peak MiB':>9}" + ("  x vs stock" if args.stock_ref else ""))
         print(hdr)
         print("-" * len(hdr), flush=True)
         for name in models:
-            r = bench_model(name, device, lpips, args.repeats, paths)
+            r = bench_model(name, device, lpips, args.repeats, paths, allocator)
             results["speed"].append(r)
             for kind in ("forward", "step"):
                 for p in paths:
@@ -249,8 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                     x = f"{row['speedup_vs_ref']:.2f}" if "speedup_vs_ref" in row else "1.00"
                     px = f"{row['speedup_paired']:.2f}" if "speedup_paired" in row else "-"
                     ld = f"{row['loss_rel_diff_vs_ref']:.1e}" if "loss_rel_diff_vs_ref" in row else "-"
-                    print(f"{name:<17} {r['resolution']:>5} {kind:<8} {p:<7} {row['median_s']:>9.3f} {x:>8} "
-                          f"{px:>8} {ld:>13} {row['peak_mib']:>9.0f}", flush=True)
+                    xs = f"  {row['speedup_vs_ref_stock']:>10.2f}" if "speedup_vs_ref_stock" in row else ""
+                    print(f"{name:<17} {r['resolution']:>5} {kind:<8} {p:<9} {row['median_s']:>9.3f} {x:>8} "
+                          f"{px:>8} {ld:>13} {row['peak_mib']:>9.0f}{xs}", flush=True)
         print("(x vs ref: ratio of medians; paired x: median of per-repeat ratios; peak: RSS on CPU, "
               "torch.cuda.max_memory_allocated on CUDA)")
 

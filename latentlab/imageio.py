@@ -190,7 +190,9 @@ def image_to_tensor(image: np.ndarray, *, device: "torch.device | str | None" = 
         arr = arr[..., None]
     if arr.ndim != 3:
         raise LatentlabError(f"image_to_tensor expects [H, W, C], got shape {tuple(arr.shape)}")
-    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device=device)
+    if not arr.flags.writeable or not arr.flags.c_contiguous:
+        arr = np.array(arr, copy=True, order="C")  # torch wants writable, contiguous memory
+    t = torch.from_numpy(arr).to(device=device)
     t = t.permute(2, 0, 1).unsqueeze(0).to(dtype or torch.float32)
     return t / 127.5 - 1.0
 
