@@ -57,7 +57,8 @@ LOSS_RES = 256
 
 # ------------------------------------------------------------------------------------------ speed
 class StepRunner:
-    """One projection step, from a fixed starting point, for one path ('ref' | 'ref-stock' | 'fast' | 'approx').
+    """One projection step, from a fixed starting point, for one path ('ref' | 'ref-stock' | 'fast' |
+    'bf16' | 'approx'). 'bf16' is 'fast' under bfloat16 autocast (``ProjectorConfig.precision``).
 
     'ref-stock' is the reference computation run while glibc has its stock allocator settings
     (see :class:`Allocator`); the other paths run with latentlab's setting.
@@ -87,7 +88,8 @@ class StepRunner:
             self.G.impl = impl_before
 
     def forward(self) -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                     enabled=self.path == "bf16"):
             self.G.synthesis(self.w0, noise_mode="const", impl="ref" if self.path in ("ref", "ref-stock") else "fast")
 
     def step(self) -> float:
@@ -97,9 +99,11 @@ class StepRunner:
         noise = {k: v.clone().requires_grad_(True) for k, v in self.noise0.items()}
         opt = torch.optim.Adam([w] + list(noise.values()), lr=0.01)
         with override_noise(self.G, noise):
-            small = self._synth(w)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.path == "bf16"):
+                small = self._synth(w)
+                lp = self.lpips.distance_from_features(small, self.target_feats).float()
+            small = small.float()
             mse = (small - self.target).square().mean(dim=(1, 2, 3))
-            lp = self.lpips.distance_from_features(small, self.target_feats)
             image_loss = (lp + 0.5 * mse).sum()
             loss = image_loss + 5e5 * noise_penalty(list(noise.values())).sum()
             opt.zero_grad(set_to_none=True)
@@ -257,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, or auto")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats per path (after one warm-up)")
     ap.add_argument("--approximate", action="store_true", help="also time StyleGAN2's early exit (approx)")
+    ap.add_argument("--bf16", action="store_true", help="also time the fast path under bfloat16 autocast (bf16)")
     ap.add_argument("--stock-ref", action="store_true",
                     help="also time the reference path under glibc's stock allocator settings (ref-stock), "
                          "switched per call in the same process (CPU, Linux)")
@@ -269,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoints", default="30,60,120", help="seconds at which quality is read")
     ap.add_argument("--budget", type=float, default=None, help="time budget per photo (default: last checkpoint)")
     ap.add_argument("--num-steps", type=int, default=None, help="override the preset's num_steps")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default=None,
+                    help="override the preset's precision in the quality part")
     ap.add_argument("--no-malloc-tuning", action="store_true",
                     help="leave glibc's allocator alone (default: latentlab.ops.tune_cpu_allocator, as project() does)")
     ap.add_argument("--json", type=Path, default=None)
@@ -294,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if models:
         allocator = None
-        paths = ["ref", "fast"] + (["approx"] if args.approximate else [])
+        paths = ["ref", "fast"] + (["bf16"] if args.bf16 else []) + (["approx"] if args.approximate else [])
         if args.stock_ref:
             allocator = Allocator()
             if device.type != "cpu" or args.no_malloc_tuning or not allocator.available:
@@ -326,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
         photos = photos[: args.photos_limit]
         overrides = {"num_steps": args.num_steps} if args.num_steps else {}
+        if args.precision:
+            overrides["precision"] = args.precision
         for network in [n.strip() for n in args.quality_networks.split(",") if n.strip()]:
             for preset in [p.strip() for p in args.presets.split(",") if p.strip()]:
                 results["quality"] += bench_quality(network, device, photos, preset, budget, checkpoints, lpips,

@@ -27,6 +27,9 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("loss_resolution", "--loss-res", click.IntRange(min=32), "Resolution at which losses are computed."),
     ("early_stop_patience", "--early-stop", click.IntRange(min=0), "Stop after N steps without LPIPS gain (0: never)."),
     ("seed", "--seed", int, "Random seed (noise maps, latent noise)."),
+    ("precision", "--precision", click.Choice(["fp32", "bf16"]),
+     "fp32 (default) or bf16 autocast for synthesis and LPIPS: faster on GPUs and CPUs with "
+     "AVX512-BF16/AMX, loss ~1e-2 relative off."),
 ]
 
 

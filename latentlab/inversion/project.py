@@ -28,6 +28,7 @@ from .schedules import latent_noise_scale, learning_rate
 
 
 SHORTCUTS = ("none", "exact", "approximate")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class ProjectorConfig:
     #: either runs out, so a short budget still gets the full learning-rate ramp-down. Timing
     #: dependent: results are reproducible only without a budget.
     time_budget: float = 0.0
+    #: "fp32" (default, the reference numerics) or "bf16": synthesis and LPIPS under
+    #: ``torch.autocast`` with bfloat16 (optimiser state, noise penalty and the latents stay fp32).
+    #: Faster on GPUs and on CPUs with AVX512-BF16 / AMX; the loss differs by ~1e-2 relative.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.space not in ("w", "w+"):
@@ -75,6 +80,8 @@ class ProjectorConfig:
             raise LatentlabError("at least one of rec_weight and lpips_weight must be > 0")
         if self.time_budget < 0:
             raise LatentlabError("time_budget must be >= 0 seconds")
+        if self.precision not in PRECISIONS:
+            raise LatentlabError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.synthesis_shortcut not in SHORTCUTS:
             raise LatentlabError(f"synthesis_shortcut must be one of {', '.join(SHORTCUTS)}, "
                                  f"got {self.synthesis_shortcut!r}")
@@ -278,11 +285,14 @@ def project(
                 if sigma > 0:
                     w_in = w_opt + torch.randn(w_opt.shape, generator=gen).to(device) * sigma
                 ws = w_in.expand(N, G.num_ws, -1) if rows == 1 else w_in
-                synth, synth_small = synthesize_for_loss(G, ws, loss_res, cfg.synthesis_shortcut)
-
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                    synth, synth_small = synthesize_for_loss(G, ws, loss_res, cfg.synthesis_shortcut)
+                    lp = (lpips_model.distance_from_features(synth_small, target_feats).float()
+                          if lpips_model is not None else None)
+                synth, synth_small = synth.float(), synth_small.float()
                 mse = (synth_small - target_small).square().mean(dim=(1, 2, 3))  # [N]
-                lp = (lpips_model.distance_from_features(synth_small, target_feats)
-                      if lpips_model is not None else torch.zeros_like(mse))
+                if lp is None:
+                    lp = torch.zeros_like(mse)
                 score = cfg.lpips_weight * lp + cfg.rec_weight * mse  # [N]
                 loss = score.sum()
                 if noise and cfg.regularize_noise_weight > 0:
