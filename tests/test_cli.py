@@ -313,3 +313,30 @@ def test_interpolate_bad_input(tiny_native, tmp_path):
                           "at least two")
     assert_one_line_error(run("interpolate", "--network", tiny_native, "--seeds", "1,2", "--out", tmp_path / "a.png"),
                           "unsupported output")
+
+
+# ===================================================================================== project: bad photos
+@pytest.mark.parametrize("name, make, fragment", [
+    ("notes.jpg", lambda p: p.write_text("just some text"), "not an image"),
+    ("cut.png", lambda p: p.write_bytes(_png_bytes(Image.new("RGB", (300, 300), (90, 120, 150)))[:200]),
+     "cut.png"),
+    ("wall.png", lambda p: Image.new("RGB", (400, 400), (128, 128, 128)).save(p), "no face"),
+    ("wall16.png", lambda p: Image.fromarray(np.full((300, 300), 40000, np.uint16)).save(p), "no face"),
+    ("dot.png", lambda p: Image.new("RGB", (8, 8)).save(p), "dot.png"),
+    ("missing.png", lambda p: None, "missing.png"),
+])
+def test_project_bad_photo_one_line(tiny_native, tmp_path, name, make, fragment):
+    photo = tmp_path / name
+    make(photo)
+    res = run("project", photo, "--network", tiny_native, "--outdir", tmp_path / "out", "--num-steps", "1",
+              "--device", "cpu")
+    assert_one_line_error(res, fragment)
+    assert name in res.stderr
+
+
+def _png_bytes(img: Image.Image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

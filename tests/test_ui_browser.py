@@ -100,6 +100,10 @@ def test_studio_rejects_bad_input(tiny, astronaut_png):
         st.add_photo(b"just some text", "notes.txt")
     with pytest.raises(LatentlabError, match="empty upload"):
         st.add_photo(b"", "empty.png")
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(buf, format="PNG")
+    with pytest.raises(LatentlabError, match=r"^wall\.png: no face found$"):
+        st.add_photo(buf.getvalue(), "wall.png")
     with pytest.raises(LatentlabError, match="unknown photo"):
         st.start_projection("nope", 3)
     pid = st.add_photo(astronaut_png.read_bytes(), "astronaut.png")["photo"]

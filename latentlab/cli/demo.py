@@ -150,7 +150,7 @@ def step_alignment(ctx: DemoContext):
     for p in ctx.photos:
         t0 = time.perf_counter()
         img = load_image(p)
-        face = align_face(img, ctx.G.img_resolution)
+        face = align_face(img, ctx.G.img_resolution, source=str(p))
         ctx.originals[p.stem], ctx.aligned[p.stem] = img, face
         rows.append(hstack([landmark_overlay(img, face), face.image], size=320))
         metrics.append({"photo": p.name, "size": f"{img.shape[1]}x{img.shape[0]}",

@@ -286,16 +286,18 @@ def _fade_border(out: np.ndarray, matrix: np.ndarray, original_hw: tuple[int, in
 
 def align_face(image: "np.ndarray | str | os.PathLike", resolution: int = 1024, *,
                face_index: int = 0, landmarks: np.ndarray | None = None,
-               upsample: int | None = None) -> AlignedFace:
+               upsample: int | None = None, source: str | None = None) -> AlignedFace:
     """FFHQ-align one face of a photo (path or uint8 RGB ``[H, W, 3]``) to ``resolution`` px.
 
     face_index: which face, 0 = largest (faces are sorted by detection box area, descending).
     landmarks: ``[68, 2]`` to use instead of detecting. upsample: see
-    :func:`~latentlab.faces.landmarks.detect_faces`. Raises
+    :func:`~latentlab.faces.landmarks.detect_faces`. source: the name errors and the result
+    carry (default: the path, or "image" for pixels). Raises
     :class:`~latentlab.faces.landmarks.NoFaceError` (naming the file) if no face is found.
     """
     resolution = _check_resolution(resolution)
     img, name = _load(image)
+    name = source or name
     if landmarks is None:
         lm = detect_landmarks(img, face_index=face_index, upsample=upsample, source=name).landmarks
     else:

@@ -286,7 +286,8 @@ class Studio:
 
         img = decode_upload(data, filename)
         name = Path(filename).stem or "photo"
-        face = align_face(img, self.G.img_resolution) if align else as_aligned(img, self.G.img_resolution)
+        face = (align_face(img, self.G.img_resolution, source=Path(filename).name or name) if align
+                else as_aligned(img, self.G.img_resolution))
         face = dataclasses.replace(face, source=name)
         pid = self.photos.put(Photo(name, img, face, align))
         return {"photo": pid, "name": name, "size": [int(img.shape[1]), int(img.shape[0])],
