@@ -47,7 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_generators import make_model, peak_rss_mib, reset_peak_rss  # noqa: E402
 
 from latentlab.inversion.project import (  # noqa: E402
-    PRESETS, latent_stats, noise_penalty, override_noise, renormalize_noise_, project, synthesize_for_loss, _resize_to)
+    PRESETS, latent_stats, noise_penalty, override_noise, renormalize_noise_, project, synthesize_for_loss,
+    synthesize_projection, _resize_to)
 from latentlab.losses.lpips import LPIPS  # noqa: E402
 from latentlab.registry import resolve_device  # noqa: E402
 
@@ -235,9 +236,17 @@ def bench_quality(network: str, device: torch.device, photos: list[Path], preset
         res = project(G, target, cfg, lpips_model=lpips, progress=False)
         wall = time.perf_counter() - t0
         peak = peak_rss_mib(reset_ok)
+        # The final latent re-rendered and measured in fp32 (the per-step values come from the
+        # optimisation loop itself, i.e. in bf16 when cfg.precision is bf16).
+        res_px = min(LOSS_RES, G.img_resolution)
+        with torch.no_grad():
+            recon = _resize_to(synthesize_projection(G, res).clamp(-1, 1), res_px)
+            tgt = _resize_to(target, res_px)
+            final_fp32 = (float(lpips(recon, tgt)[0]), psnr_from_mse(float((recon - tgt).square().mean())))
         row = {"photo": path.name, "network": network, "preset": preset, "budget_s": budget,
                "steps_run": res.steps_run, "wall_s": wall, "peak_rss_mib": peak,
-               "final_lpips": res.lpips[0], "final_psnr": psnr_from_mse(res.mse[0]), "config": cfg.__dict__}
+               "final_lpips": res.lpips[0], "final_psnr": psnr_from_mse(res.mse[0]),
+               "final_lpips_fp32": final_fp32[0], "final_psnr_fp32": final_fp32[1], "config": cfg.__dict__}
         for c in checkpoints:
             hist = [h for h in res.history if h["seconds"] <= c]
             if hist:  # the step with the lowest LPIPS so far (batch 1: that photo's own values)
@@ -249,7 +258,8 @@ def bench_quality(network: str, device: torch.device, photos: list[Path], preset
         print(f"{network:<16} {preset:<6} {path.name:<10} steps {res.steps_run:>4} wall {wall:6.1f}s "
               + " ".join(f"LPIPS@{c:g}s {row.get(f'lpips@{c:g}s', float('nan')):.4f} "
                          f"PSNR {row.get(f'psnr@{c:g}s', float('nan')):.2f}" for c in checkpoints)
-              + f" peak RSS {peak:.0f} MiB", flush=True)
+              + f" | final, fp32 render: LPIPS {final_fp32[0]:.4f} PSNR {final_fp32[1]:.2f} | peak RSS {peak:.0f} MiB",
+              flush=True)
     return rows
 
 
