@@ -50,6 +50,7 @@ from latentlab.inversion.project import (  # noqa: E402
     PRESETS, latent_stats, noise_penalty, override_noise, renormalize_noise_, project, synthesize_for_loss,
     synthesize_projection, _resize_to)
 from latentlab.losses.lpips import LPIPS  # noqa: E402
+from latentlab.ops.cpu import set_glibc_allocator  # noqa: E402
 from latentlab.registry import resolve_device  # noqa: E402
 
 DEFAULT_MODELS = "ffhq-mobile,stylegan2-f-256,stylegan2-f-512,stylegan2-f-1024"
@@ -62,11 +63,13 @@ class StepRunner:
     'bf16' | 'approx'). 'bf16' is 'fast' under bfloat16 autocast (``ProjectorConfig.precision``).
 
     'ref-stock' is the reference computation run while glibc has its stock allocator settings
-    (see :class:`Allocator`); the other paths run with latentlab's setting.
+    (``latentlab.ops.cpu.set_glibc_allocator``, switched per call); the other paths run with
+    latentlab's setting.
     """
 
     def __init__(self, G, lpips: LPIPS, target: torch.Tensor, w_avg: torch.Tensor, path: str) -> None:
         self.G, self.lpips, self.path = G, lpips, path
+        self.impl = "ref" if path in ("ref", "ref-stock") else "fast"
         self.device = target.device
         self.loss_res = min(LOSS_RES, G.img_resolution)
         self.target = _resize_to(target, self.loss_res)
@@ -77,7 +80,7 @@ class StepRunner:
                        for k, b in G.noise_buffers().items()}
 
     def _synth(self, ws: torch.Tensor):
-        if self.path in ("ref", "ref-stock"):
+        if self.impl == "ref":
             synth = self.G.synthesis(ws, noise_mode="const", impl="ref")
             return _resize_to(synth, self.loss_res)
         shortcut = "approximate" if self.path == "approx" else "exact"
@@ -91,7 +94,7 @@ class StepRunner:
     def forward(self) -> None:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                      enabled=self.path == "bf16"):
-            self.G.synthesis(self.w0, noise_mode="const", impl="ref" if self.path in ("ref", "ref-stock") else "fast")
+            self.G.synthesis(self.w0, noise_mode="const", impl=self.impl)
 
     def step(self) -> float:
         """One step from the fixed start; returns the image loss LPIPS + 0.5 MSE (the noise penalty,
@@ -114,66 +117,27 @@ class StepRunner:
         return float(image_loss.detach())
 
 
-class Allocator:
-    """Switches glibc's malloc between its stock behaviour and latentlab's setting, per call.
-
-    Stock glibc adapts its mmap threshold to the blocks it frees, up to 32 MiB, with a trim
-    threshold of twice that; after a few steps of projection it sits at that ceiling, so every
-    block over 32 MiB is a fresh ``mmap`` and is unmapped on ``free``. ``stock()`` pins exactly
-    that steady state (and trims the heap, so memory kept by the tuned setting is not reused);
-    ``tuned()`` is :func:`latentlab.ops.tune_cpu_allocator`'s setting (no mmap, 1 GiB trim).
-    Linux/glibc only; elsewhere ``available`` is False.
-    """
-
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
-
-    def __init__(self) -> None:
-        import ctypes
-        import ctypes.util
-
-        self.available = False
-        if sys.platform.startswith("linux"):
-            try:
-                self.libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                self.libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-                self.libc.malloc_trim.argtypes = [ctypes.c_size_t]
-                self.available = True
-            except (OSError, AttributeError):
-                pass
-
-    def stock(self) -> None:
-        self.libc.mallopt(self.M_MMAP_MAX, 65536)
-        self.libc.mallopt(self.M_MMAP_THRESHOLD, 32 << 20)
-        self.libc.mallopt(self.M_TRIM_THRESHOLD, 64 << 20)
-        self.libc.malloc_trim(0)
-
-    def tuned(self) -> None:
-        self.libc.mallopt(self.M_MMAP_MAX, 0)
-        self.libc.mallopt(self.M_TRIM_THRESHOLD, 1 << 30)
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, paths: list[str],
-                allocator: Allocator | None = None) -> dict:
+def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, paths: list[str]) -> dict:
     G = make_model(name, device)
-
-    def run(p: str, kind: str):
-        if allocator is not None:
-            allocator.stock() if p == "ref-stock" else allocator.tuned()
-        try:
-            return getattr(runners[p], kind)()
-        finally:
-            if allocator is not None:
-                allocator.tuned()
 
     w_avg, _ = latent_stats(G, 1000)
     gen = torch.Generator().manual_seed(0)
     target = (torch.rand(1, 3, LOSS_RES, LOSS_RES, generator=gen) * 2 - 1).to(device)
     runners = {p: StepRunner(G, lpips, target, w_avg, p) for p in paths}
+
+    def run(p: str, kind: str):
+        if p != "ref-stock":
+            return getattr(runners[p], kind)()
+        set_glibc_allocator("stock")
+        try:
+            return getattr(runners[p], kind)()
+        finally:
+            set_glibc_allocator("tuned")
     out: dict = {"model": name, "family": G.family, "resolution": G.img_resolution, "device": str(device)}
     for kind in ("forward", "step"):
         times: dict[str, list[float]] = {p: [] for p in paths}
@@ -310,11 +274,9 @@ def main(argv: list[str] | None = None) -> int:
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if models:
-        allocator = None
         paths = ["ref", "fast"] + (["bf16"] if args.bf16 else []) + (["approx"] if args.approximate else [])
         if args.stock_ref:
-            allocator = Allocator()
-            if device.type != "cpu" or args.no_malloc_tuning or not allocator.available:
+            if device.type != "cpu" or args.no_malloc_tuning or not set_glibc_allocator("tuned"):
                 print("latentlab: error: --stock-ref needs the CPU, glibc and the tuned allocator", file=sys.stderr)
                 return 2
             paths.insert(1, "ref-stock")
@@ -323,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(hdr)
         print("-" * len(hdr), flush=True)
         for name in models:
-            r = bench_model(name, device, lpips, args.repeats, paths, allocator)
+            r = bench_model(name, device, lpips, args.repeats, paths)
             results["speed"].append(r)
             for kind in ("forward", "step"):
                 for p in paths:

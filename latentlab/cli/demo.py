@@ -259,8 +259,7 @@ def step_edits(ctx: DemoContext):
         d = load_direction(found[name])
         spec = SEED_RANGES[key]
         meta = d.meta if isinstance(d.meta, dict) else {}
-        # A fitted direction records its own scale: 3 sigma of its samples' spread along it.
-        lim = float(meta.get("demo_strength") or EDIT_STRENGTH)
+        lim = d.demo_strength(EDIT_STRENGTH)
         args = ["edit", str(lat), "--network", NETWORK, "--sweep", f"{name}=-{lim:g}:{lim:g}:{n}@{spec}",
                 "--name", f"astronaut_{name}", "--outdir", str(out), "--force", "--device", ctx.device]
         t0 = time.perf_counter()

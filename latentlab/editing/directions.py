@@ -31,6 +31,15 @@ class Direction:
     model: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def demo_strength(self, default: float = 3.0) -> float:
+        """Largest strength worth showing on a slider: the fit's ``demo_strength`` (3 sigma of its
+        samples' spread along the direction) when it records a usable one in (0, 100], else default."""
+        try:
+            value = float((self.meta if isinstance(self.meta, dict) else {}).get("demo_strength") or default)
+        except (TypeError, ValueError):
+            return default
+        return value if 0 < value <= 100 else default
+
     def save(self, path: "str | Path", *, force: bool = False) -> Path:
         path = Path(path)
         if path.exists() and not force:

@@ -311,14 +311,16 @@ def align_face(image: "np.ndarray | str | os.PathLike", resolution: int = 1024, 
 
 
 def as_aligned(image: "np.ndarray | str | os.PathLike", resolution: int = 1024, *,
-               landmarks: np.ndarray | None = None) -> AlignedFace:
+               landmarks: np.ndarray | None = None, source: str | None = None) -> AlignedFace:
     """``--no-align``: treat ``image`` as already aligned and only resize it to ``resolution``.
 
     The transform is the plain resize (identity when the sizes match); the quad is the image's
     outline. ``landmarks`` (``[68, 2]`` in the input's pixels) are stored if given, for masks.
+    ``source``: as in :func:`align_face`.
     """
     resolution = _check_resolution(resolution)
     img, name = _load(image)
+    name = source or name
     h, w = img.shape[:2]
     matrix = _resize_matrix((h, w), (resolution, resolution))
     if (h, w) == (resolution, resolution):

@@ -68,8 +68,7 @@ def prepare_photo(path: Path, resolution: int, *, align: bool = True, face_index
 
     img = load_image(path)
     face = (align_face(img, resolution, face_index=face_index, source=str(path)) if align
-            else as_aligned(img, resolution))
-    face = dataclasses.replace(face, source=str(path))
+            else as_aligned(img, resolution, source=str(path)))
     return PreparedPhoto(Path(path), img, face)
 
 

@@ -17,8 +17,36 @@ import os
 import sys
 
 _M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
 _M_MMAP_MAX = -4
+#: mallopt settings: latentlab's ("tuned": no mmap, 1 GiB trim threshold) and glibc's steady state
+#: under projection ("stock": its dynamic mmap threshold at the 32 MiB ceiling, trim at twice that).
+_SETTINGS = {
+    "tuned": ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 1 << 30)),
+    "stock": ((_M_MMAP_MAX, 65536), (_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 64 << 20)),
+}
 _state: dict[str, bool] = {}
+
+
+def set_glibc_allocator(mode: str) -> bool:
+    """Apply ``"tuned"`` or ``"stock"`` (see ``_SETTINGS``) to glibc's malloc, process-wide.
+
+    ``"stock"`` also trims the heap, so memory kept by the tuned setting is returned. Returns
+    True when every setting took; False on non-glibc platforms or if ``mallopt`` refuses.
+    Benchmarks switch between the two; everything else calls :func:`tune_cpu_allocator`.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        ok = all(bool(libc.mallopt(param, value)) for param, value in _SETTINGS[mode])
+        if mode == "stock":
+            libc.malloc_trim.argtypes = [ctypes.c_size_t]
+            libc.malloc_trim(0)
+        return ok
+    except (OSError, AttributeError):
+        return False
 
 
 def tune_cpu_allocator() -> bool:
@@ -27,16 +55,6 @@ def tune_cpu_allocator() -> bool:
     Returns True when the setting is active; False on non-glibc platforms, when
     ``LATENTLAB_NO_MALLOC_TUNING`` is set, or if ``mallopt`` refuses. Never raises.
     """
-    if "active" in _state:
-        return _state["active"]
-    active = False
-    if sys.platform.startswith("linux") and not os.environ.get("LATENTLAB_NO_MALLOC_TUNING"):
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt
-            mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-            active = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-        except (OSError, AttributeError):
-            active = False
-    _state["active"] = active
-    return active
+    if "active" not in _state:
+        _state["active"] = not os.environ.get("LATENTLAB_NO_MALLOC_TUNING") and set_glibc_allocator("tuned")
+    return _state["active"]

@@ -208,12 +208,7 @@ class Studio:
             if spec in ("", "all"):  # no range stored: the seed's range for the attribute, if it has one
                 spec = SEED_RANGES.get(POSE_NAMES.get(name, name), "all")
             parse_layers(spec, self.G)  # fail early on a bad stored spec
-            meta = d.meta if isinstance(d.meta, dict) else {}
-            try:
-                limit = float(meta.get("demo_strength") or 3.0)
-            except (TypeError, ValueError):
-                limit = 3.0
-            out.append(DirectionInfo(name, d.vector, spec, str(path), limit if 0 < limit <= 100 else 3.0))
+            out.append(DirectionInfo(name, d.vector, spec, str(path), d.demo_strength()))
         return out
 
     def info(self) -> dict[str, Any]:
