@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -122,6 +123,36 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def count_gflop(fn) -> float:
+    """Multiply-add work of one call of fn in GFLOP (2 per multiply-add), as torch's FlopCounterMode
+    counts it: convolutions (forward and backward) and matrix products; elementwise ops are free."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def conv_peak_gflops(device: torch.device, repeats: int = 3) -> dict:
+    """Best GFLOP/s of single fp32 3x3 convolutions shaped like config-f's layers (channels-last).
+
+    The ceiling for an exact step built from direct convolutions on this machine: no layer of the
+    step runs faster than the best of these.
+    """
+    out = {}
+    for ch, res in ((512, 64), (128, 256), (32, 1024)):
+        x = torch.randn(1, ch, res, res, device=device).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(ch, ch, 3, 3, device=device)
+        times = []
+        for i in range(repeats + 1):
+            _sync(device)
+            t0 = time.perf_counter()
+            torch.nn.functional.conv2d(x, w, padding=1)
+            _sync(device)
+            if i:  # the first call is a warm-up
+                times.append(time.perf_counter() - t0)
+        out[f"{ch}ch@{res}"] = 2 * 9 * ch * ch * res * res / 1e9 / min(times)
+    return out
+
+
 def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, paths: list[str]) -> dict:
     G = make_model(name, device)
 
@@ -155,6 +186,7 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
                         else peak_rss_mib(reset_ok))
             if kind == "step":
                 losses[p] = r
+        gflop = {p: count_gflop(lambda: run(p, kind)) for p in paths}
         for _ in range(repeats):
             for p in paths:
                 t0 = time.perf_counter()
@@ -164,6 +196,7 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
         for p in paths:
             med = statistics.median(times[p])
             row = {"median_s": med, "times_s": times[p], "peak_mib": peaks[p],
+                   "gflop": gflop[p], "gflop_per_s": gflop[p] / med,
                    "peak_kind": "cuda_max_allocated" if device.type == "cuda" else "rss"}
             if p != "ref":
                 row["speedup_vs_ref"] = statistics.median(times["ref"]) / med
@@ -281,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             paths.insert(1, "ref-stock")
         hdr = (f"{'model':<17} {'res':>5} {'what':<8} {'path':<9} {'median s':>9} {'x vs ref':>8} "
-               f"{'paired x':>8} {'loss rel diff':>13} {'peak MiB':>9}" + ("  x vs stock" if args.stock_ref else ""))
+               f"{'paired x':>8} {'loss rel diff':>13} {'peak MiB':>9} {'GFLOP':>7} {'GFLOP/s':>8}"
+               + ("  x vs stock" if args.stock_ref else ""))
         print(hdr)
         print("-" * len(hdr), flush=True)
         for name in models:
@@ -295,9 +329,24 @@ def main(argv: list[str] | None = None) -> int:
                     ld = f"{row['loss_rel_diff_vs_ref']:.1e}" if "loss_rel_diff_vs_ref" in row else "-"
                     xs = f"  {row['speedup_vs_ref_stock']:>10.2f}" if "speedup_vs_ref_stock" in row else ""
                     print(f"{name:<17} {r['resolution']:>5} {kind:<8} {p:<9} {row['median_s']:>9.3f} {x:>8} "
-                          f"{px:>8} {ld:>13} {row['peak_mib']:>9.0f}{xs}", flush=True)
+                          f"{px:>8} {ld:>13} {row['peak_mib']:>9.0f} {row['gflop']:>7.1f} "
+                          f"{row['gflop_per_s']:>8.1f}{xs}", flush=True)
         print("(x vs ref: ratio of medians; paired x: median of per-repeat ratios; peak: RSS on CPU, "
-              "torch.cuda.max_memory_allocated on CUDA)")
+              "torch.cuda.max_memory_allocated on CUDA; GFLOP: convolution and matmul work of one call "
+              "counted by torch's FlopCounterMode)")
+        # How far can an exact path go here? Its FLOPs at the best rate this machine convolves at.
+        probe = conv_peak_gflops(device)
+        peak = max(probe.values())
+        results["conv_peak_gflops"] = probe
+        print("fp32 3x3 conv probe, GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in probe.items()))
+        for r in results["speed"]:
+            ref, fast = r["step_ref"], r["step_fast"]
+            floor_s = fast["gflop"] / peak
+            r["step_exact_bound"] = {"seconds": floor_s, "speedup_vs_ref": ref["median_s"] / floor_s}
+            print(f"{r['model']}: the exact fast step's {fast['gflop']:.0f} GFLOP at {peak:.0f} GFLOP/s would take "
+                  f"{floor_s:.2f} s = {ref['median_s'] / floor_s:.2f}x the reference's {ref['median_s']:.2f} s "
+                  f"(runs at {fast['gflop_per_s']:.0f} GFLOP/s: {fast['median_s']:.2f} s, "
+                  f"{ref['median_s'] / fast['median_s']:.2f}x)")
 
     if args.quality:
         checkpoints = [float(c) for c in args.checkpoints.split(",")]

@@ -109,6 +109,22 @@ def test_matches_stlpips_package(lpips, reference_lpips, shared_dir):
     torch.testing.assert_close(cached, ref_cached, atol=1e-5, rtol=0)
 
 
+def test_bfloat16_autocast_keeps_the_distance(lpips, reference_lpips, shared_dir):
+    # Projection's opt-in bf16 mode runs the VGG convolutions in bfloat16; the distance head (norms,
+    # differences, means, weights) stays float32, so the distance stays within ~1e-3 of the
+    # package's float32 value (a bfloat16 head was 5e-3 off) and comes back as float32.
+    p = [_photo(shared_dir, i) for i in range(4)]
+    x = torch.cat([p[0], p[2], torch.roll(p[3], shifts=(3, -2), dims=(2, 3))])
+    with torch.no_grad():
+        for y in (p[1], p[3]):
+            ref = reference_lpips(x, y.expand(3, -1, -1, -1)).flatten()
+            feats = lpips.features(y)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = lpips.distance_from_features(x, feats)
+            assert low.dtype == torch.float32
+            torch.testing.assert_close(low, ref, rtol=2e-3, atol=0)
+
+
 def test_identity_symmetry_and_gradient(lpips):
     g = torch.Generator().manual_seed(1)
     x = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1

@@ -231,7 +231,9 @@ class LPIPS(nn.Module):
         feats = []
         for stage in self.stages:
             h = stage(h)
-            feats.append(_unit_normalize(h))
+            # The distance head runs in float32 even when the convolutions run in bfloat16
+            # (autocast): the norms, differences and means lose most of the loss's precision otherwise.
+            feats.append(_unit_normalize(h.float()))
         return feats
 
     def distance_from_features(self, x: torch.Tensor, feats_y: list[torch.Tensor]) -> torch.Tensor:
@@ -250,7 +252,8 @@ class LPIPS(nn.Module):
                     f"{list(fx.shape)} (same H, W and batch N or 1 needed)"
                 )
             # mean over space of the 1x1 linear head == head applied to the spatial mean
-            d = (fx - fy.to(fx.dtype)).square().mean(dim=(2, 3)) @ w
+            # (elementwise product and sum rather than ``@``: autocast would run a matmul in bfloat16)
+            d = ((fx - fy.float()).square().mean(dim=(2, 3)) * w.float()).sum(dim=1)
             total = d if total is None else total + d
         return total
 
