@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -153,7 +154,39 @@ def conv_peak_gflops(device: torch.device, repeats: int = 3) -> dict:
     return out
 
 
-def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, paths: list[str]) -> dict:
+class _OpTimer(TorchDispatchMode):
+    """Wall time per aten op (each op timed where it runs; CPU, where ops are synchronous)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        t0 = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        name = str(func.overloadpacket.__name__)
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+        self.calls[name] = self.calls.get(name, 0) + 1
+        return out
+
+
+def op_times(runner: "StepRunner", top: int = 8) -> dict:
+    """One step of ``runner`` with every aten op timed: convolutions (forward and backward) against
+    everything else, and the ops that took longest."""
+    timer = _OpTimer()
+    t0 = time.perf_counter()
+    with timer:
+        runner.step()
+    total = time.perf_counter() - t0
+    conv = sum(v for k, v in timer.seconds.items() if "convolution" in k)
+    ranked = sorted(timer.seconds.items(), key=lambda kv: -kv[1])[:top]
+    return {"step_s": total, "conv_s": conv, "other_ops_s": sum(timer.seconds.values()) - conv,
+            "top": [{"op": k, "seconds": v, "calls": timer.calls[k]} for k, v in ranked]}
+
+
+def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, paths: list[str],
+                with_op_times: bool = False) -> dict:
     G = make_model(name, device)
 
     w_avg, _ = latent_stats(G, 1000)
@@ -208,6 +241,8 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
                 row["loss"] = losses[p]
                 row["loss_rel_diff_vs_ref"] = abs(losses[p] - losses["ref"]) / abs(losses["ref"])
             out[f"{kind}_{p}"] = row
+    if with_op_times:
+        out["op_times_fast_step"] = op_times(runners["fast"])
     del runners, G
     gc.collect()
     return out
@@ -272,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stock-ref", action="store_true",
                     help="also time the reference path under glibc's stock allocator settings (ref-stock), "
                          "switched per call in the same process (CPU, Linux)")
+    ap.add_argument("--op-times", action="store_true",
+                    help="also time every aten op of one fast step: convolutions vs the rest (CPU)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--quality", action="store_true", help="run the quality-vs-time part")
     ap.add_argument("--quality-networks", default="ffhq-mobile")
@@ -319,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         print(hdr)
         print("-" * len(hdr), flush=True)
         for name in models:
-            r = bench_model(name, device, lpips, args.repeats, paths)
+            r = bench_model(name, device, lpips, args.repeats, paths, with_op_times=args.op_times)
             results["speed"].append(r)
             for kind in ("forward", "step"):
                 for p in paths:
@@ -334,6 +371,13 @@ def main(argv: list[str] | None = None) -> int:
         print("(x vs ref: ratio of medians; paired x: median of per-repeat ratios; peak: RSS on CPU, "
               "torch.cuda.max_memory_allocated on CUDA; GFLOP: convolution and matmul work of one call "
               "counted by torch's FlopCounterMode)")
+        for r in results["speed"]:
+            if "op_times_fast_step" in r:
+                o = r["op_times_fast_step"]
+                conv_gflop = r["step_fast"]["gflop"]
+                print(f"{r['model']}: one fast step with every op timed took {o['step_s']:.2f} s: convolutions "
+                      f"{o['conv_s']:.2f} s ({conv_gflop / o['conv_s']:.0f} GFLOP/s), other ops {o['other_ops_s']:.2f} s; "
+                      "longest: " + ", ".join(f"{t['op']} {t['seconds']:.2f} s ({t['calls']})" for t in o["top"]))
         # How far can an exact path go here? Its FLOPs at the best rate this machine convolves at.
         probe = conv_peak_gflops(device)
         peak = max(probe.values())
