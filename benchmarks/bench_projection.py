@@ -4,10 +4,10 @@
 Part 1, speed (``--models``): for each generator, in one process and interleaved (ref, fast, ref,
 fast, ...) so machine load hits both alike:
 
-* ``forward``: ``G.synthesis(ws)`` under ``torch.inference_mode`` (batch 1);
+* ``forward``: ``G.synthesis(ws)`` under ``torch.inference_mode`` (``--batch`` photos, default 1);
 * ``step``: one projection step as :func:`latentlab.inversion.project` runs it: synthesis,
   image at the loss resolution (256), LPIPS (VGG16) + pixel MSE against a cached target, noise
-  penalty, backward, Adam, noise renormalisation (W+ and noise maps optimised, batch 1).
+  penalty, backward, Adam, noise renormalisation (W+ and noise maps optimised, ``--batch`` photos).
 
 The reference path is latentlab's plain code: ``G.impl = 'ref'`` (NVIDIA's op order, NCHW,
 fused modconv), full-resolution synthesis then area downsampling, fp32, eager. The fast path is
@@ -76,9 +76,10 @@ class StepRunner:
         self.loss_res = min(LOSS_RES, G.img_resolution)
         self.target = _resize_to(target, self.loss_res)
         self.target_feats = lpips.features(self.target)
-        self.w0 = w_avg.view(1, 1, -1).repeat(1, G.num_ws, 1).to(self.device)
+        n = target.shape[0]  # photos in the batch
+        self.w0 = w_avg.view(1, 1, -1).repeat(n, G.num_ws, 1).to(self.device)
         gen = torch.Generator().manual_seed(1)
-        self.noise0 = {k: torch.randn((1, 1, *b.shape[-2:]), generator=gen).to(self.device)
+        self.noise0 = {k: torch.randn((n, 1, *b.shape[-2:]), generator=gen).to(self.device)
                        for k, b in G.noise_buffers().items()}
 
     def _synth(self, ws: torch.Tensor):
@@ -186,12 +187,12 @@ def op_times(runner: "StepRunner", top: int = 8) -> dict:
 
 
 def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, paths: list[str],
-                with_op_times: bool = False) -> dict:
+                with_op_times: bool = False, batch: int = 1) -> dict:
     G = make_model(name, device)
 
     w_avg, _ = latent_stats(G, 1000)
     gen = torch.Generator().manual_seed(0)
-    target = (torch.rand(1, 3, LOSS_RES, LOSS_RES, generator=gen) * 2 - 1).to(device)
+    target = (torch.rand(batch, 3, LOSS_RES, LOSS_RES, generator=gen) * 2 - 1).to(device)
     runners = {p: StepRunner(G, lpips, target, w_avg, p) for p in paths}
 
     def run(p: str, kind: str):
@@ -202,7 +203,8 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
             return getattr(runners[p], kind)()
         finally:
             set_glibc_allocator("tuned")
-    out: dict = {"model": name, "family": G.family, "resolution": G.img_resolution, "device": str(device)}
+    out: dict = {"model": name, "family": G.family, "resolution": G.img_resolution, "device": str(device),
+                 "batch": batch}
     for kind in ("forward", "step"):
         times: dict[str, list[float]] = {p: [] for p in paths}
         peaks: dict[str, float] = {}
@@ -228,7 +230,7 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
                 times[p].append(time.perf_counter() - t0)
         for p in paths:
             med = statistics.median(times[p])
-            row = {"median_s": med, "times_s": times[p], "peak_mib": peaks[p],
+            row = {"median_s": med, "per_photo_s": med / batch, "times_s": times[p], "peak_mib": peaks[p],
                    "gflop": gflop[p], "gflop_per_s": gflop[p] / med,
                    "peak_kind": "cuda_max_allocated" if device.type == "cuda" else "rss"}
             if p != "ref":
@@ -307,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stock-ref", action="store_true",
                     help="also time the reference path under glibc's stock allocator settings (ref-stock), "
                          "switched per call in the same process (CPU, Linux)")
+    ap.add_argument("--batch", type=int, default=1, help="photos per step in the speed part (default 1)")
     ap.add_argument("--op-times", action="store_true",
                     help="also time every aten op of one fast step: convolutions vs the rest (CPU)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -324,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="leave glibc's allocator alone (default: latentlab.ops.tune_cpu_allocator, as project() does)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.batch < 1:
+        ap.error("--batch must be at least 1")
     if not args.no_malloc_tuning:
         from latentlab.ops import tune_cpu_allocator
 
@@ -350,13 +355,14 @@ def main(argv: list[str] | None = None) -> int:
                 print("latentlab: error: --stock-ref needs the CPU, glibc and the tuned allocator", file=sys.stderr)
                 return 2
             paths.insert(1, "ref-stock")
-        hdr = (f"{'model':<17} {'res':>5} {'what':<8} {'path':<9} {'median s':>9} {'x vs ref':>8} "
+        hdr = (f"{'model':<17} {'res':>5} {'what':<8} {'path':<9} {'median s':>9} {'s/photo':>8} {'x vs ref':>8} "
                f"{'paired x':>8} {'loss rel diff':>13} {'peak MiB':>9} {'GFLOP':>7} {'GFLOP/s':>8}"
                + ("  x vs stock" if args.stock_ref else ""))
         print(hdr)
         print("-" * len(hdr), flush=True)
         for name in models:
-            r = bench_model(name, device, lpips, args.repeats, paths, with_op_times=args.op_times)
+            r = bench_model(name, device, lpips, args.repeats, paths, with_op_times=args.op_times,
+                            batch=args.batch)
             results["speed"].append(r)
             for kind in ("forward", "step"):
                 for p in paths:
@@ -365,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
                     px = f"{row['speedup_paired']:.2f}" if "speedup_paired" in row else "-"
                     ld = f"{row['loss_rel_diff_vs_ref']:.1e}" if "loss_rel_diff_vs_ref" in row else "-"
                     xs = f"  {row['speedup_vs_ref_stock']:>10.2f}" if "speedup_vs_ref_stock" in row else ""
-                    print(f"{name:<17} {r['resolution']:>5} {kind:<8} {p:<9} {row['median_s']:>9.3f} {x:>8} "
+                    print(f"{name:<17} {r['resolution']:>5} {kind:<8} {p:<9} {row['median_s']:>9.3f} "
+                          f"{row['per_photo_s']:>8.3f} {x:>8} "
                           f"{px:>8} {ld:>13} {row['peak_mib']:>9.0f} {row['gflop']:>7.1f} "
                           f"{row['gflop_per_s']:>8.1f}{xs}", flush=True)
         print("(x vs ref: ratio of medians; paired x: median of per-repeat ratios; peak: RSS on CPU, "

@@ -22,7 +22,7 @@ from latentlab.checkpoints.openvino_ir import (
 )
 from latentlab.errors import CheckpointError, DownloadError
 from latentlab.models import build_generator
-from latentlab.models.mobilestylegan import MobileStyleGANGenerator, haar_idwt
+from latentlab.models.mobilestylegan import MobileStyleGANGenerator, haar_idwt, haar_idwt_channels_last
 
 NUM_WS = 23
 
@@ -162,6 +162,18 @@ def test_haar_idwt_inverts_forward_haar():
     b1, b2 = (a - b + c - d) / 2, (a - b - c + d) / 2  # b1: along W, b2: both
     high = torch.stack([b0, b1, b2], dim=2).flatten(1, 2)
     torch.testing.assert_close(haar_idwt(torch.cat([ll, high], 1)), x, rtol=0, atol=1e-12)
+
+
+def test_haar_idwt_channels_last_is_the_same_transform():
+    # The fast path's NHWC version: the same additions in the same order, so bit-identical values,
+    # returned channels-last for the convolutions after it; NCHW input works too.
+    x = torch.randn(3, 4 * 5, 6, 4)
+    ref = haar_idwt(x)
+    for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+        out = haar_idwt_channels_last(inp)
+        assert out.shape == ref.shape == (3, 5, 12, 8)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(out, ref)
 
 
 def test_native_round_trip(ir_data, G, tmp_path):

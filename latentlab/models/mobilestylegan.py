@@ -64,6 +64,25 @@ def haar_idwt(x: torch.Tensor) -> torch.Tensor:
     return F.pixel_shuffle(quad.reshape(n, 4 * c, h, w), 2)
 
 
+def haar_idwt_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """:func:`haar_idwt` computed in NHWC: the same values, returned in channels-last memory format.
+
+    ``pixel_shuffle`` always returns NCHW, which would make every later convolution of the
+    synthesis reorder its input (a depthwise 3x3 + pointwise conv at 512 px, forward and backward,
+    is 1.8x slower in NCHW at batch 1 and 4x slower at batch 4 on a 2-core CPU).
+    """
+    n, c4, h, w = x.shape
+    c = c4 // 4
+    xh = x.permute(0, 2, 3, 1)  # [N, H, W, 4C], a view when x is channels-last
+    ll = xh[..., :c]
+    b0, b1, b2 = xh[..., c:].reshape(n, h, w, c, 3).unbind(-1)
+    p, m = ll + b0, ll - b0
+    q, r = b1 + b2, b1 - b2
+    rows = [torch.stack([p + q, p - q], dim=3), torch.stack([m + r, m - r], dim=3)]  # [N, H, W, b, C]
+    out = torch.stack(rows, dim=2) * 0.5  # [N, H, a, W, b, C]
+    return out.reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
+
+
 class StyleAffine(nn.Linear):
     """w [N, w_dim] -> per-channel styles [N, channels] (a plain affine map)."""
 
@@ -133,8 +152,9 @@ class IDWTUpsample(nn.Module):
         self.in_channels = in_channels
         self.affine = StyleAffine(w_dim, in_channels)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return haar_idwt(x * self.affine(w)[:, :, None, None])
+    def forward(self, x: torch.Tensor, w: torch.Tensor, impl: str = "ref") -> torch.Tensor:
+        x = x * self.affine(w)[:, :, None, None]
+        return haar_idwt_channels_last(x) if impl == "fast" else haar_idwt(x)
 
 
 class ToWavelets(nn.Module):
@@ -170,7 +190,7 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, ws: torch.Tensor, noise_mode: str, impl: str = "ref") -> torch.Tensor:
         """ws [N, 3, w_dim]."""
-        x = self.up(x, ws[:, 0])
+        x = self.up(x, ws[:, 0], impl)
         x = self.conv0(x, ws[:, 1], noise_mode, impl)
         return self.conv1(x, ws[:, 2], noise_mode, impl)
 
