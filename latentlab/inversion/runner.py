@@ -159,11 +159,14 @@ def _side_by_side(*images: np.ndarray, height: int = 512) -> np.ndarray:
 
 
 def project_photos(files: list[Path], *, network: str = "ffhq-mobile", config: ProjectorConfig = ProjectorConfig(),
-                   outdir: Path, align: bool = True, face_index: int = 0, batch: int = 4,
+                   outdir: Path, align: bool = True, face_index: int = 0, batch: int | None = None,
                    save_video: bool = False, compare_methods: bool = False, force: bool = False,
                    device: str = "auto", preset: str | None = None, G: Generator | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
     """Project photo files and write the outputs described in the module docstring.
+
+    ``batch``: photos optimised together; None: 4 on a GPU, 1 on CPU (on a 2-core CPU a batch of 4
+    took the same time per photo as one photo at a time, with 8.0 instead of 2.4 GiB peak memory).
 
     Returns one metrics dict per photo. With ``compare_methods`` it also writes
     ``outdir/compare_methods.png`` (input | method 1 | method 2 per photo) and each method's
@@ -205,6 +208,8 @@ def project_photos(files: list[Path], *, network: str = "ffhq-mobile", config: P
         from ..registry import load_generator, resolve_device
 
         G = load_generator(network, resolve_device(device), progress=progress)
+    if batch is None:
+        batch = 4 if G.device.type == "cuda" else 1
     res = G.img_resolution
     prepared = [prepare_photo(f, res, align=align, face_index=face_index) for f in files]  # fail early
     lpips_model = LPIPS().to(G.device).eval()
