@@ -125,7 +125,8 @@ class ModulatedConv(nn.Module):
             else:
                 x = F.conv2d(x, self.weight, self.bias, padding=pad)
             if noise_mode == "const":
-                x.add_(self.noise_const * self.noise_strength)
+                # in the activations' dtype: a float32 addend to bfloat16 (autocast) takes a slow path
+                x.add_((self.noise_const * self.noise_strength).to(x.dtype))
             elif noise_mode == "random":
                 noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
                 x.add_(noise * self.noise_strength)

@@ -339,8 +339,8 @@ class SynthesisLayer(nn.Module):
         if self.use_noise and noise_mode == "random":
             return torch.randn([y.shape[0], 1, self.resolution, self.resolution], device=y.device,
                                dtype=y.dtype) * self.noise_strength
-        if self.use_noise and noise_mode == "const":
-            return self.noise_const * self.noise_strength
+        if self.use_noise and noise_mode == "const":  # in y's dtype, or bfloat16 (autocast) would promote y
+            return (self.noise_const * self.noise_strength).to(y.dtype)
         return None
 
 
