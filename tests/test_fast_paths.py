@@ -145,6 +145,35 @@ def test_generator_fast_equals_ref_images_and_gradients(make):
     G.impl = "fast"
 
 
+@pytest.mark.parametrize("make", [lambda: _sg2("skip"), _msg])
+def test_bf16_autocast_keeps_activations_in_bf16(make):
+    # Projection's opt-in bf16 mode: every modulated conv layer must hand the next one bfloat16
+    # (a float32 addend such as a noise map would silently promote the rest of the network to
+    # float32 and lose the speed), and the image must stay close to float32's.
+    from latentlab.inversion.project import override_noise
+    from latentlab.models.mobilestylegan import ModulatedConv
+    from latentlab.models.stylegan2 import SynthesisLayer
+
+    G = make()
+    g = torch.Generator().manual_seed(3)
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=g))
+    noise = {k: torch.randn((1, 1, *b.shape), generator=g) for k, b in G.noise_buffers().items()}
+    dtypes = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
+             for m in G.modules() if isinstance(m, (SynthesisLayer, ModulatedConv))]
+    try:
+        with torch.no_grad(), override_noise(G, noise):
+            ref = G.synthesis(ws, impl="fast")
+            dtypes.clear()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = G.synthesis(ws, impl="fast")
+    finally:
+        for h in hooks:
+            h.remove()
+    assert len(dtypes) >= 4 and set(dtypes) == {torch.bfloat16}, dtypes
+    assert (low.float() - ref).abs().max() < 0.1 * ref.abs().max()
+
+
 def test_mobilestylegan_lowres_is_the_area_downsampled_image():
     G = _msg()
     ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(2)))
