@@ -222,8 +222,9 @@ class LPIPS(nn.Module):
     def features(self, y: torch.Tensor) -> list[torch.Tensor]:
         """Unit-normalised VGG16 features of images y [N, 3, H, W] in [-1, 1].
 
-        Returns 5 tensors [N, C_l, H_l, W_l] (relu1_2 ... relu5_3), each divided by its per-pixel
-        channel norm: the form :meth:`distance_from_features` expects. Cache them for a fixed target.
+        Returns 5 float32 tensors [N, C_l, H_l, W_l] (relu1_2 ... relu5_3), each divided by its
+        per-pixel channel norm: the form :meth:`distance_from_features` expects. Cache them for a
+        fixed target.
         """
         _check_images(y, "images")
         self._check_device(y)
