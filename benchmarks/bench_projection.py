@@ -136,8 +136,8 @@ def count_gflop(fn) -> float:
 def conv_peak_gflops(device: torch.device, repeats: int = 3) -> dict:
     """Best GFLOP/s of single fp32 3x3 convolutions shaped like config-f's layers (channels-last).
 
-    The ceiling for an exact step built from direct convolutions on this machine: no layer of the
-    step runs faster than the best of these.
+    The rate an exact step built from direct convolutions can at best approach on this machine
+    (isolated convolutions, warm caches, no other work in between).
     """
     out = {}
     for ch, res in ((512, 64), (128, 256), (32, 1024)):
