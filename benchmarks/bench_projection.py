@@ -108,7 +108,7 @@ class StepRunner:
         with override_noise(self.G, noise):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.path == "bf16"):
                 small = self._synth(w)
-                lp = self.lpips.distance_from_features(small, self.target_feats).float()
+                lp = self.lpips.distance_from_features(small, self.target_feats)  # float32 under autocast too
             small = small.float()
             mse = (small - self.target).square().mean(dim=(1, 2, 3))
             image_loss = (lp + 0.5 * mse).sum()

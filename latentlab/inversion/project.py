@@ -64,7 +64,8 @@ class ProjectorConfig:
     time_budget: float = 0.0
     #: "fp32" (default, the reference numerics) or "bf16": synthesis and LPIPS under
     #: ``torch.autocast`` with bfloat16 (optimiser state, noise penalty and the latents stay fp32).
-    #: Faster on GPUs and on CPUs with AVX512-BF16 / AMX; the loss differs by ~1e-2 relative.
+    #: Faster on GPUs and on CPUs with AVX512-BF16 / AMX; the loss differs by ~4e-5 relative on
+    #: ffhq-mobile and ~1.6e-2 on a StyleGAN2 config-f with random weights (benchmarks/README.md).
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
@@ -287,7 +288,7 @@ def project(
                 ws = w_in.expand(N, G.num_ws, -1) if rows == 1 else w_in
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                     synth, synth_small = synthesize_for_loss(G, ws, loss_res, cfg.synthesis_shortcut)
-                    lp = (lpips_model.distance_from_features(synth_small, target_feats).float()
+                    lp = (lpips_model.distance_from_features(synth_small, target_feats).float()  # any lpips_model
                           if lpips_model is not None else None)
                 synth, synth_small = synth.float(), synth_small.float()
                 mse = (synth_small - target_small).square().mean(dim=(1, 2, 3))  # [N]
