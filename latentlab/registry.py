@@ -38,6 +38,9 @@ from .assets import cache_dir
 from .errors import CheckpointError, DownloadError, LatentlabError
 
 NVIDIA_NC = "NVIDIA Source Code License-NC (non-commercial research use)"
+#: Most samples :func:`estimate_w_avg` draws (10 M: minutes even for a 1024 px mapping network).
+MAX_W_AVG_SAMPLES = 10_000_000
+
 _NGC_SG2 = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
 _ADA_PT = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/"
 
@@ -251,20 +254,69 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+def _check_against_template(data, path) -> None:
+    """Check ``data``'s weights against the architecture its config describes, before building it.
+
+    The config's bounds are checked per family, then the model is built on the meta device
+    (nothing allocated): its total size must stay within ``LIMITS["num_elements"]`` and every
+    tensor's name and shape must match, so the real model built next is exactly as large as the
+    weights already read from the file. Raises a one-line CheckpointError naming the key.
+    """
+    from .checkpoints.native import _check_config
+    from .models import build_generator
+    from .models.stylegan2 import LIMITS
+
+    _check_config(data.family, data.config, Path(str(path)))
+    state = data.state_dict
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the weights are a {type(state).__name__}, not a dict of tensors")
+    try:
+        with torch.device("meta"):
+            template = build_generator(data.family, data.config).state_dict()
+    except (ValueError, TypeError, LatentlabError):
+        return  # reported with the usual wording by the real build below (nothing was allocated)
+    except (RuntimeError, NotImplementedError):
+        return  # a family that cannot be built on the meta device: its own config checks apply
+    total = sum(t.numel() for t in template.values())
+    if total > LIMITS["num_elements"]:
+        raise CheckpointError(f"{path}: this {data.family} configuration has {total:,} parameter values, more "
+                              f"than the {LIMITS['num_elements']:,} latentlab allows")
+    fit = f"{path}: weights do not fit the {data.family} architecture"
+    missing = [k for k in template if k not in state]
+    if missing:
+        more = f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise CheckpointError(f"{fit} (missing {', '.join(missing[:3])}{more})")
+    unexpected = sorted(str(k)[:80] for k in state if k not in template)
+    if unexpected:
+        more = f" (+{len(unexpected) - 3} more)" if len(unexpected) > 3 else ""
+        raise CheckpointError(f"{fit} (unexpected {', '.join(unexpected[:3])}{more})")
+    for name, ref in template.items():
+        t = state[name]
+        if not isinstance(t, torch.Tensor):
+            raise CheckpointError(f"{fit} ({name} is a {type(t).__name__}, not a tensor)")
+        if tuple(t.shape) != tuple(ref.shape):
+            raise CheckpointError(f"{fit} ({name} has shape {list(t.shape)[:8]}, the architecture needs "
+                                  f"{list(ref.shape)})")
+
+
 def generator_from_checkpoint(data, path: str | os.PathLike = "<checkpoint>"):
     """Build the generator that ``data`` (a :class:`~latentlab.checkpoints.CheckpointData`) describes
     and load its weights strictly; eval mode, no grads, on the CPU. ``path`` is only for messages.
 
-    Raises CheckpointError (one line) when the family is unknown, the config does not fit, or the
-    weights do not match the architecture.
+    Raises CheckpointError (one line) when the family is unknown, the config does not fit or is
+    out of bounds, or the weights do not match the architecture. All of that is checked before the
+    real model is allocated.
     """
     from .models import build_generator
 
+    _check_against_template(data, path)
     try:
         G = build_generator(data.family, data.config)
     except ValueError as exc:  # unknown family, or a config value the family rejects
         raise CheckpointError(f"{path}: {_one_line(exc)}") from None
     except TypeError as exc:  # config keys do not fit the family's constructor
+        raise CheckpointError(f"{path}: bad {data.family} config ({_one_line(exc)})") from None
+    except CheckpointError as exc:  # config data that is not plain (raised while normalizing it)
         raise CheckpointError(f"{path}: bad {data.family} config ({_one_line(exc)})") from None
     try:
         G.load_state_dict(data.state_dict, strict=True)
@@ -295,6 +347,23 @@ def state_hash(G: torch.nn.Module, exclude_w_avg: bool = True) -> str:
     return h.hexdigest()
 
 
+def _read_cached_w_avg(path: Path, w_dim: int) -> np.ndarray | None:
+    """A cached w_avg [w_dim] float32, or None when absent, unreadable, of another shape or not finite.
+
+    Memory-mapped first, so a planted huge file is judged by its header, not read.
+    """
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        ok = arr.shape == (w_dim,) and arr.dtype.kind == "f" and bool(np.isfinite(arr).all())
+        out = np.array(arr, dtype=np.float32) if ok else None
+        del arr  # closes the memory map
+        return out
+    except (OSError, ValueError):
+        return None  # unreadable cache entry: recompute and overwrite
+
+
 @torch.no_grad()
 def estimate_w_avg(G, num_samples: int = 10000, seed: int = 0, batch: int = 1000,
                    cache: bool = True) -> torch.Tensor:
@@ -305,26 +374,29 @@ def estimate_w_avg(G, num_samples: int = 10000, seed: int = 0, batch: int = 1000
     float64. With ``cache`` the result is stored in ``cache_dir()/w_avg/`` keyed by
     :func:`state_hash`, ``num_samples`` and ``seed``. Returns a tensor on ``G``'s device.
     """
-    num_samples = int(num_samples)
-    if num_samples < 1:
-        raise LatentlabError("the number of w_avg samples must be at least 1")
+    try:
+        num_samples, batch = int(num_samples), int(batch)
+    except (TypeError, ValueError, OverflowError):
+        raise LatentlabError("the number of w_avg samples and the batch size must be integers") from None
+    if not 1 <= num_samples <= MAX_W_AVG_SAMPLES:
+        raise LatentlabError(f"the number of w_avg samples must be between 1 and {MAX_W_AVG_SAMPLES:,}")
+    batch = max(1, min(batch, num_samples))
+    for attr in ("w_avg", "z_dim", "c_dim", "w_dim"):
+        if not hasattr(G, attr):
+            raise LatentlabError(f"this generator has no {attr}: its w_avg cannot be estimated")
     dev = G.w_avg.device
     cache_file = None
     if cache:
         key = f"{state_hash(G)[:24]}-n{num_samples}-s{seed}"
         cache_file = cache_dir() / "w_avg" / f"{key}.npy"
-        if cache_file.is_file():
-            try:
-                arr = np.load(cache_file)
-                if arr.shape == (G.w_dim,):
-                    return torch.from_numpy(arr.astype(np.float32)).to(dev)
-            except (OSError, ValueError):
-                pass  # unreadable cache entry: recompute and overwrite
+        cached = _read_cached_w_avg(cache_file, G.w_dim)
+        if cached is not None:
+            return torch.from_numpy(cached).to(dev)
     rng = np.random.RandomState(seed)
     total = torch.zeros(G.w_dim, dtype=torch.float64, device=dev)
     done = 0
     while done < num_samples:
-        n = min(int(batch), num_samples - done)
+        n = min(batch, num_samples - done)
         z = torch.from_numpy(rng.randn(n, G.z_dim).astype(np.float32)).to(dev)
         c = None
         if G.c_dim > 0:

@@ -6,13 +6,14 @@ Models never parse files. Each reader sniffs its own format and raises
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, LatentlabError
 
 
 @dataclass
@@ -42,6 +43,10 @@ def sniff_format(path: str | Path) -> str:
         head = f.read(16)
     if not head:
         raise CheckpointError(f"{path}: empty file")
+    from .native import looks_like_safetensors
+
+    if looks_like_safetensors(head, path.stat().st_size):
+        return "native"  # read_native checks the header in full and says what is wrong
     if head[:2] == b"PK":
         return "rosinality-pt"  # torch.save zip archive
     if head[0] == 0x80:  # pickle protocol >= 2
@@ -57,7 +62,27 @@ def sniff_format(path: str | Path) -> str:
 
 
 def read_checkpoint(path: str | Path) -> CheckpointData:
-    """Read any supported generator checkpoint from ``path`` without executing code it carries."""
+    """Read any supported generator checkpoint from ``path`` without executing code it carries.
+
+    Every failure is a one-line :class:`~latentlab.errors.CheckpointError`: the readers check
+    what they can by name; anything a hostile file still manages to trip (a wrong type deep in
+    the data, an impossible value) is reported the same way instead of as a traceback.
+    """
+    try:
+        return _read(path)
+    except LatentlabError:
+        raise
+    except RecursionError:
+        raise CheckpointError(f"{path}: malformed checkpoint (nested too deeply)") from None
+    except MemoryError:
+        raise CheckpointError(f"{path}: malformed checkpoint (asks for more memory than is available)") from None
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError, RuntimeError, OverflowError,
+            ZeroDivisionError, UnicodeError, struct.error) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise CheckpointError(f"{path}: malformed checkpoint ({type(exc).__name__}: {text})") from None
+
+
+def _read(path: str | Path) -> CheckpointData:
     fmt = sniff_format(path)
     if fmt == "native":
         from .native import read_native

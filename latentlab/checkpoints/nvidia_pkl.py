@@ -35,30 +35,70 @@ W_AVG_SAMPLES = 10000
 W_AVG_SEED = 0
 
 
+#: Deepest module tree accepted (config-f: 4 levels).
+MAX_MODULE_DEPTH = 32
+#: Fewest bytes a stored weight value can take (float16 / bfloat16).
+_MIN_VALUE_BYTES = 2
+
+
 # ---------------------------------------------------------------------------- shared helpers
 def _normalize(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """:func:`~latentlab.models.stylegan2.normalize_config` with one-line, path-prefixed errors.
+
+    The config's bounds and total size are checked here, before anything is built.
+    """
     from ..models.stylegan2 import normalize_config
 
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the generator configuration is {type(config).__name__}, not a dict")
     try:
         return normalize_config(**config)
-    except (TypeError, ValueError) as exc:
+    except CheckpointError as exc:
         raise CheckpointError(f"{path}: unsupported StyleGAN2 configuration ({exc})") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        msg = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: unsupported StyleGAN2 configuration ({msg})") from None
 
 
-def check_state_dict(config: dict[str, Any], state: dict[str, torch.Tensor], path: str | Path) -> dict[str, torch.Tensor]:
+def _names(keys: Any, limit: int = 3) -> str:
+    keys = sorted(str(k)[:80] for k in keys)
+    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except OSError:
+        return None
+
+
+def check_state_dict(config: dict[str, Any], state: dict[str, torch.Tensor], path: str | Path,
+                     optional: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Check ``state`` against the tensors a StyleGAN2Generator(**config) has, strictly.
 
-    Missing ``resample_filter`` buffers are computed from the config (they are not learned).
-    Any other missing or unexpected name, or a shape mismatch, raises CheckpointError.
-    Returns a new dict of contiguous float32 CPU tensors in the model's order.
+    The config is bounded first (:func:`_normalize`); the architecture's weights must fit in the
+    file at ``path`` (at 2 bytes a value at least); the template is built on the meta device
+    (nothing allocated). Missing ``resample_filter`` buffers are computed from the config (they
+    are not learned); names in ``optional`` may be absent (they are then left out). Any other
+    missing or unexpected name, a value that is not a floating-point tensor, or a shape
+    mismatch, raises a one-line CheckpointError naming the key. Returns a new dict of contiguous
+    float32 CPU tensors in the model's order.
     """
     from ..models.stylegan2 import StyleGAN2Generator
     from ..ops import setup_filter
 
     path = Path(path)
     config = _normalize(config, path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the weights are a {type(state).__name__}, not a dict of tensors")
     with torch.device("meta"):
         template = StyleGAN2Generator(**config).state_dict()
+    stored = sum(t.numel() for k, t in template.items() if not k.endswith("resample_filter") and k not in optional)
+    size = _file_size(path)
+    if size is not None and stored * _MIN_VALUE_BYTES > size:
+        raise CheckpointError(f"{path}: its configuration needs {stored:,} weight values, more than a file of "
+                              f"{size:,} bytes can hold")
     filt = setup_filter(config["synthesis_kwargs"]["resample_filter"])
     out: dict[str, torch.Tensor] = {}
     missing = []
@@ -67,22 +107,24 @@ def check_state_dict(config: dict[str, Any], state: dict[str, torch.Tensor], pat
             t = state[name]
         elif name.endswith("resample_filter"):
             t = filt
+        elif name in optional:
+            continue
         else:
             missing.append(name)
             continue
         if not isinstance(t, torch.Tensor):
-            raise CheckpointError(f"{path}: {name} is not a tensor")
+            raise CheckpointError(f"{path}: {name} is a {type(t).__name__}, not a tensor")
+        if not (t.is_floating_point() and t.element_size() >= _MIN_VALUE_BYTES):
+            raise CheckpointError(f"{path}: {name} holds {t.dtype} values, not floating-point weights")
         if tuple(t.shape) != tuple(ref.shape):
-            raise CheckpointError(f"{path}: {name} has shape {list(t.shape)}, the architecture needs {list(ref.shape)}")
+            raise CheckpointError(f"{path}: {name} has shape {list(t.shape)[:8]}, the architecture needs "
+                                  f"{list(ref.shape)}")
         out[name] = t.detach().to(device="cpu", dtype=torch.float32).contiguous()
     if missing:
-        more = f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
-        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing[:3])}{more}")
-    unexpected = sorted(set(state) - set(template))
+        raise CheckpointError(f"{path}: checkpoint lacks {_names(missing)}")
+    unexpected = set(state) - set(template)
     if unexpected:
-        more = f" (+{len(unexpected) - 3} more)" if len(unexpected) > 3 else ""
-        raise CheckpointError(f"{path}: checkpoint has tensors the architecture does not: "
-                              f"{', '.join(unexpected[:3])}{more}")
+        raise CheckpointError(f"{path}: checkpoint has tensors the architecture does not: {_names(unexpected)}")
     return out
 
 
@@ -91,16 +133,24 @@ def estimate_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], num_s
                    seed: int = W_AVG_SEED) -> torch.Tensor:
     """Mean of mapping(z) over ``num_samples`` z ~ N(0, I) drawn from ``torch.Generator`` seeded ``seed``.
 
-    Used when a checkpoint stores no average W. Returns [w_dim] float32 on the CPU.
+    Used when a checkpoint stores no average W. ``state`` must have passed :func:`check_state_dict`
+    (shapes checked, float32): the mapping network is built on the meta device and takes those
+    tensors as they are, so nothing is allocated beyond the weights already read. Returns
+    [w_dim] float32 on the CPU.
     """
-    from ..models.stylegan2 import MappingNetwork, normalize_config
+    from ..models.stylegan2 import MappingNetwork
 
-    cfg = normalize_config(**config)
-    mapping = MappingNetwork(z_dim=cfg["z_dim"], c_dim=cfg["c_dim"], w_dim=cfg["w_dim"], num_ws=1,
-                             **cfg["mapping_kwargs"])
-    sub = {k.removeprefix("mapping."): v for k, v in state.items() if k.startswith("mapping.") and k != "mapping.w_avg"}
+    cfg = _normalize(config, Path("<config>"))
+    with torch.device("meta"):
+        mapping = MappingNetwork(z_dim=cfg["z_dim"], c_dim=cfg["c_dim"], w_dim=cfg["w_dim"], num_ws=1,
+                                 **cfg["mapping_kwargs"])
+    sub = {k.removeprefix("mapping."): v.detach().to(device="cpu", dtype=torch.float32).contiguous()
+           for k, v in state.items() if k.startswith("mapping.") and k != "mapping.w_avg"}
     sub["w_avg"] = torch.zeros(cfg["w_dim"])
-    mapping.load_state_dict(sub, strict=True)
+    expected = set(mapping.state_dict())
+    if set(sub) != expected:
+        raise CheckpointError(f"cannot estimate w_avg: the mapping weights lack {_names(expected - set(sub))}")
+    mapping.load_state_dict(sub, strict=True, assign=True)
     gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(cfg["w_dim"], dtype=torch.float64)
     done = 0
@@ -115,33 +165,82 @@ def estimate_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], num_s
     return (total / num_samples).float()
 
 
-def _plain(value: Any) -> Any:
+def checked_with_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], path: Path,
+                       extra: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """:func:`check_state_dict`, estimating ``mapping.w_avg`` (noted in ``extra``) when it is absent.
+
+    The weights are checked *before* the estimate runs, so a file without mapping weights, or with
+    the wrong ones, fails with a one-line message instead of inside the mapping network.
+    """
+    state = check_state_dict(config, state, path, optional=("mapping.w_avg",))
+    if "mapping.w_avg" not in state:
+        state["mapping.w_avg"] = estimate_w_avg(config, state)
+        extra["w_avg"] = f"estimated from {W_AVG_SAMPLES} mapping samples (torch seed {W_AVG_SEED})"
+        state = check_state_dict(config, state, path)  # model order, w_avg checked like the rest
+    return state
+
+
+def _plain(value: Any, path: Path | None = None) -> Any:
     from ..models.stylegan2 import _plain as plain
 
-    return plain(value)
+    try:
+        return plain(value)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}" if path is not None else str(exc)) from None
 
 
 # ---------------------------------------------------------------------------- reader
-def _collect_tensors(obj: PersistentObject, prefix: str, out: dict[str, torch.Tensor], path: Path) -> None:
-    state = obj.state
-    for key in ("_parameters", "_buffers"):
-        for name, t in (state.get(key) or {}).items():
-            if t is None:
+def _dict_field(state: dict[str, Any], key: str, where: str, path: Path) -> dict[str, Any]:
+    """``state[key]`` as a dict (None or absent: empty); CheckpointError for any other type."""
+    value = state.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: {where}{key} is a {type(value).__name__}, not a dict")
+    return value
+
+
+def _collect_tensors(root: PersistentObject, out: dict[str, torch.Tensor], path: Path) -> None:
+    """Every parameter and buffer of the module tree under ``root``, by dotted name.
+
+    Iterative, with a visited set (a module that contains itself is refused, not followed forever)
+    and a depth limit.
+    """
+    stack: list[tuple[PersistentObject, str, int]] = [(root, "", 0)]
+    visited: set[int] = set()
+    while stack:
+        obj, prefix, depth = stack.pop()
+        if id(obj) in visited:
+            raise CheckpointError(f"{path}: module {prefix.rstrip('.') or '<root>'} appears twice in the module tree "
+                                  "(a cycle or a shared submodule)")
+        visited.add(id(obj))
+        if depth > MAX_MODULE_DEPTH:
+            raise CheckpointError(f"{path}: module tree nested more than {MAX_MODULE_DEPTH} levels deep")
+        state = obj.state
+        for key in ("_parameters", "_buffers"):
+            for name, t in _dict_field(state, key, prefix, path).items():
+                if t is None:
+                    continue
+                if not isinstance(name, str):
+                    raise CheckpointError(f"{path}: {prefix}{key} has a key that is not a string")
+                if not isinstance(t, torch.Tensor):
+                    raise CheckpointError(f"{path}: {prefix}{name} is not a tensor")
+                out[prefix + name] = t
+        for name, sub in _dict_field(state, "_modules", prefix, path).items():
+            if sub is None:
                 continue
-            if not isinstance(t, torch.Tensor):
-                raise CheckpointError(f"{path}: {prefix}{name} is not a tensor")
-            out[prefix + name] = t
-    for name, sub in (state.get("_modules") or {}).items():
-        if sub is None:
-            continue
-        if not isinstance(sub, PersistentObject):
-            raise CheckpointError(f"{path}: submodule {prefix}{name} is not a network object")
-        _collect_tensors(sub, f"{prefix}{name}.", out, path)
+            if not isinstance(name, str):
+                raise CheckpointError(f"{path}: {prefix}_modules has a key that is not a string")
+            if not isinstance(sub, PersistentObject):
+                raise CheckpointError(f"{path}: submodule {prefix}{name} is not a network object")
+            stack.append((sub, f"{prefix}{name}.", depth + 1))
 
 
 def config_from_init_kwargs(class_name: str, init_args: Any, init_kwargs: Any, path: Path) -> dict[str, Any]:
     """NVIDIA ``_init_args``/``_init_kwargs`` -> latentlab StyleGAN2 config (defaults filled)."""
     arg_names = _GENERATOR_CLASSES[class_name]
+    if init_args is None:
+        init_args = ()
     if not isinstance(init_kwargs, dict) or not isinstance(init_args, (tuple, list)):
         raise CheckpointError(f"{path}: generator without readable constructor arguments")
     if len(init_args) > len(arg_names):
@@ -149,13 +248,19 @@ def config_from_init_kwargs(class_name: str, init_args: Any, init_kwargs: Any, p
                               f"{len(arg_names)}")
     kwargs = dict(zip(arg_names, init_args))
     kwargs.update(init_kwargs)
-    kwargs = _plain(kwargs)
+    kwargs = _plain(kwargs, path)
     config: dict[str, Any] = {k: kwargs.pop(k) for k in _TOP_KWARGS if k in kwargs}
     missing = [k for k in _TOP_KWARGS if k not in config]
     if missing:
         raise CheckpointError(f"{path}: generator constructor arguments lack {', '.join(missing)}")
-    config["mapping_kwargs"] = dict(kwargs.pop("mapping_kwargs", None) or {})
-    synthesis = dict(kwargs.pop("synthesis_kwargs", None) or {})
+    groups = {}
+    for key in ("mapping_kwargs", "synthesis_kwargs"):
+        value = kwargs.pop(key, None) or {}
+        if not isinstance(value, dict):
+            raise CheckpointError(f"{path}: generator {key} is a {type(value).__name__}, not a dict")
+        groups[key] = dict(value)
+    config["mapping_kwargs"] = groups["mapping_kwargs"]
+    synthesis = groups["synthesis_kwargs"]
     synthesis.update(kwargs)  # stylegan3's networks_stylegan2 takes synthesis kwargs flat
     if class_name == "training.networks_stylegan2.Generator":
         synthesis.setdefault("num_fp16_res", 4)  # that class's default
@@ -171,15 +276,18 @@ def _generator_class(G: PersistentObject, network_key: str, path: Path) -> str:
     generator (also named ``Generator``) has no ``b4`` block and is refused.
     """
     name = G.class_name.rsplit(".", 1)[-1]
-    modules = G.state.get("_modules") or {}
+    modules = _dict_field(G.state, "_modules", f"{network_key}.", path)
     synthesis = modules.get("synthesis")
     if name != "Generator" or not isinstance(synthesis, PersistentObject) or "mapping" not in modules:
-        raise CheckpointError(f"{path}: {network_key} is a {G.class_name}, not a StyleGAN2 generator")
-    if "b4" not in (synthesis.state.get("_modules") or {}):
+        raise CheckpointError(f"{path}: {network_key} is a {G.class_name[:80]}, not a StyleGAN2 generator")
+    if "b4" not in _dict_field(synthesis.state, "_modules", f"{network_key}.synthesis.", path):
         raise CheckpointError(f"{path}: {network_key} is not a StyleGAN2 generator (no synthesis.b4 block; "
                               "StyleGAN3 generators are not supported)")
-    kwargs = G.state.get("_init_kwargs") or {}
-    if "synthesis_kwargs" in kwargs or len(G.state.get("_init_args") or ()) > 6:
+    kwargs = _dict_field(G.state, "_init_kwargs", f"{network_key}.", path)
+    init_args = G.state.get("_init_args") or ()
+    if not isinstance(init_args, (tuple, list)):
+        raise CheckpointError(f"{path}: {network_key}._init_args is a {type(init_args).__name__}, not a tuple")
+    if "synthesis_kwargs" in kwargs or len(init_args) > 6:
         return "training.networks.Generator"
     if any(k in kwargs for k in ("channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture")):
         return "training.networks_stylegan2.Generator"
@@ -211,18 +319,19 @@ def read_nvidia_pkl(path: str | Path) -> CheckpointData:
     class_name = _generator_class(G, network_key, path)
     config = config_from_init_kwargs(class_name, G.state.get("_init_args", ()), G.state.get("_init_kwargs"), path)
     raw: dict[str, torch.Tensor] = {}
-    _collect_tensors(G, "", raw, path)
+    _collect_tensors(G, raw, path)
 
     extra: dict[str, Any] = {"network": network_key, "nvidia_class": class_name}
     if network_key == "G":
         extra["note"] = "no G_ema in the pickle: used G (the non-averaged training generator)"
-    if "mapping.w_avg" not in raw:
-        raw["mapping.w_avg"] = estimate_w_avg(config, raw)
-        extra["w_avg"] = f"estimated from {W_AVG_SAMPLES} mapping samples (torch seed {W_AVG_SEED})"
+    state = checked_with_w_avg(config, raw, path, extra)
     if isinstance(data, dict) and isinstance(data.get("training_set_kwargs"), (dict, EasyDict)):
-        extra["training_set_kwargs"] = _plain(data["training_set_kwargs"])
-    state = check_state_dict(config, raw, path)
+        try:  # informational only: left out when it is not plain data
+            extra["training_set_kwargs"] = _plain(data["training_set_kwargs"], path)
+        except CheckpointError as exc:
+            extra["training_set_kwargs_ignored"] = str(exc).split(": ", 1)[-1]
     return CheckpointData("stylegan2", config, state, "nvidia-pkl", extra)
 
 
-__all__ = ["check_state_dict", "config_from_init_kwargs", "estimate_w_avg", "read_nvidia_pkl"]
+__all__ = ["check_state_dict", "checked_with_w_avg", "config_from_init_kwargs", "estimate_w_avg",
+           "read_nvidia_pkl"]

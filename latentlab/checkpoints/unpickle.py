@@ -16,6 +16,14 @@ Stand-ins:
 * numpy ``dtype`` / ``scalar`` / ``_reconstruct`` / ``ndarray`` -> numeric numpy values only
   (object and structured dtypes are refused).
 
+The unpickler is CPython's pure-Python one with four opcodes tightened: BUILD is honoured only on
+instances of the stand-ins that define ``__setstate__`` (which sets that instance's own attributes,
+never its class), so a stream cannot modify a class or function it was handed by ``find_class``;
+NEWOBJ only creates the stand-ins that need it; the extension-registry opcodes (EXT1/2/4, which
+bypass ``find_class`` through a process-wide cache) are refused. Sizes are checked against the
+bytes present before anything is allocated (:mod:`latentlab.checkpoints.guards`), and the result
+is walked with a memo and a depth limit.
+
 :func:`pickle_kind` decides the format from the globals a stream references, without
 unpickling it.
 """
@@ -24,9 +32,11 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
 import pickletools
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +47,8 @@ from ..errors import CheckpointError, UnsafePickleError
 
 #: Streams larger than this are refused (the largest real StyleGAN pickles are ~0.4 GB).
 MAX_PICKLE_BYTES = 8 * 1024**3
+#: Deepest nesting of containers and network objects accepted in a pickle (real ones: ~30).
+MAX_NESTING = 200
 
 # The magic number that opens a legacy (pre-zip) ``torch.save`` file.
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -80,6 +92,7 @@ class TFNetwork:
         self.state: dict[str, Any] = {}
 
     def __setstate__(self, state: Any) -> None:
+        """Sets this instance's ``state`` attribute, nothing else."""
         if not isinstance(state, dict):
             raise UnsafePickleError("TensorFlow Network state is not a dict")
         self.state = state
@@ -151,9 +164,10 @@ class NDArrayBuilder:
         _, shape, dtype, fortran, raw = state
         if not isinstance(dtype, _DType) or not isinstance(raw, (bytes, bytearray)):
             raise UnsafePickleError("numpy array that is not numeric raw data")
-        if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        if not isinstance(shape, tuple) or len(shape) > 32 or \
+                not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
             raise CheckpointError("corrupt numpy array shape in pickle")
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)  # Python ints: a huge shape cannot wrap around to a small count
         if count * dtype.dtype.itemsize != len(raw):
             raise CheckpointError("corrupt numpy array in pickle (size does not match its shape)")
         arr = np.frombuffer(bytes(raw), dtype=dtype.dtype, count=count)
@@ -178,6 +192,14 @@ def weights_only_refusal(exc: BaseException) -> str:
 def _load_storage_from_bytes(data: Any) -> Any:
     if not isinstance(data, bytes):
         raise UnsafePickleError("tensor storage that is not a bytes blob")
+    from .guards import check_torch_legacy, check_torch_zip
+
+    # The blob's pickle declares its storages' sizes; they must fit in the blob (checked before
+    # torch allocates them).
+    if data[:2] == b"PK":
+        check_torch_zip(io.BytesIO(data), "tensor storage blob")
+    else:
+        check_torch_legacy(io.BytesIO(data), len(data), "tensor storage blob")
     try:
         return torch.load(io.BytesIO(data), weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -190,12 +212,17 @@ def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any
                        requires_grad: Any = False, backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
     if not isinstance(storage, (torch.UntypedStorage, torch.TypedStorage)):
         raise UnsafePickleError("tensor rebuilt from something other than a storage")
-    if not (isinstance(storage_offset, int) and isinstance(size, tuple) and isinstance(stride, tuple)):
+    ints = (storage_offset, *size, *stride) if isinstance(size, tuple) and isinstance(stride, tuple) else ()
+    if not ints or len(size) != len(stride) or len(size) > 16 or \
+            not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints):
         raise CheckpointError("corrupt tensor metadata in pickle")
     try:
-        return torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, False, collections.OrderedDict())
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"corrupt tensor in pickle ({exc})") from None
+        t = torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, False, collections.OrderedDict())
+    except (RuntimeError, ValueError, TypeError, OverflowError) as exc:
+        raise CheckpointError(f"corrupt tensor in pickle ({str(exc).splitlines()[0][:200]})") from None
+    from .guards import check_tensor_fits_storage
+
+    return check_tensor_fits_storage(t, f"a tensor of shape {list(size)}", "pickle")
 
 
 def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: Any = None) -> torch.Tensor:
@@ -228,13 +255,35 @@ _KIND_MARKERS = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` whose ``find_class`` only hands out the data-only stand-ins above."""
+# Stand-ins whose instances a stream may BUILD (their __setstate__ sets only instance attributes).
+_BUILDABLE = (TFNetwork, EasyDict, _DType, NDArrayBuilder)
+# Stand-ins a stream may create with NEWOBJ / NEWOBJ_EX (no arguments: as copyreg.__newobj__ does).
+_NEWOBJ_CLASSES = (TFNetwork, EasyDict, collections.OrderedDict)
+
+
+def _describe_target(obj: Any) -> str:
+    if isinstance(obj, type):
+        return f"the class {obj.__qualname__}"
+    if callable(obj):
+        return f"the function {getattr(obj, '__qualname__', type(obj).__name__)}"
+    return f"a {type(obj).__name__}"
+
+
+class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the pure-Python unpickler, tightened
+    """An unpickler whose ``find_class`` only hands out the data-only stand-ins above.
+
+    Built on CPython's pure-Python unpickler so that the opcodes that could modify or reach
+    beyond those stand-ins can be tightened: BUILD (only on :data:`_BUILDABLE` instances),
+    NEWOBJ / NEWOBJ_EX (only :data:`_NEWOBJ_CLASSES`, without arguments), INST / OBJ (a plain
+    call, like REDUCE) and EXT1/2/4 (refused).
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # noqa: SLF001
 
     def find_class(self, module: str, name: str) -> Any:
         try:
             return _ALLOWED[(module, name)]
-        except KeyError:
+        except (KeyError, TypeError):
             raise UnsafePickleError(
                 f"refused to load global '{module}.{name}': not allowed in a StyleGAN checkpoint "
                 "(the file may be malicious)"
@@ -243,29 +292,77 @@ class RestrictedUnpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickleError("refused a persistent id in a network pickle")
 
+    def _load_build(self) -> None:
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if type(inst) not in _BUILDABLE:  # exact type: never a class, function or foreign object
+            raise UnsafePickleError(f"refused to set the state of {_describe_target(inst)} (pickle BUILD): "
+                                    "only network and array data may be filled in")
+        inst.__setstate__(state)
 
-def _resolve(obj: Any, _seen: dict[int, Any] | None = None) -> Any:
-    """Replace NDArrayBuilder placeholders by their arrays, recursively (in place for containers)."""
+    def _new(self, cls: Any, args: Any, kwargs: Any = None) -> None:
+        if cls not in _NEWOBJ_CLASSES:
+            raise UnsafePickleError(f"refused to create an instance of {_describe_target(cls)} (pickle NEWOBJ)")
+        if args != () or kwargs:
+            raise UnsafePickleError(f"refused constructor arguments for {cls.__qualname__} (pickle NEWOBJ)")
+        self.append(cls())
+
+    def _load_newobj(self) -> None:
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self._new(cls, args)
+
+    def _load_newobj_ex(self) -> None:
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self._new(cls, args, kwargs)
+
+    def _instantiate(self, klass: Any, args: Any) -> None:  # INST / OBJ: a call, as REDUCE makes
+        self.append(klass(*args))
+
+    def _refuse_extension(self) -> None:
+        raise UnsafePickleError("refused a pickle extension code (EXT opcode): not used by StyleGAN pickles")
+
+    dispatch[pickle.BUILD[0]] = _load_build
+    dispatch[pickle.NEWOBJ[0]] = _load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = _load_newobj_ex
+    for _op in (pickle.EXT1, pickle.EXT2, pickle.EXT4):
+        dispatch[_op[0]] = _refuse_extension
+    del _op
+
+
+def _resolve(obj: Any, _seen: dict[int, Any] | None = None, _depth: int = 0) -> Any:
+    """Replace NDArrayBuilder placeholders by their arrays (in place for lists and dicts).
+
+    Memoised (each object is visited once, shared references stay shared) and depth-limited:
+    nesting deeper than :data:`MAX_NESTING` raises CheckpointError instead of RecursionError.
+    """
     if isinstance(obj, NDArrayBuilder):
         if obj.array is None:
             raise CheckpointError("corrupt numpy array in pickle (no data)")
         return obj.array
+    if not isinstance(obj, (dict, list, tuple, PersistentObject, TFNetwork)):
+        return obj
     seen = {} if _seen is None else _seen
     if id(obj) in seen:
-        return obj
+        return seen[id(obj)]
+    if _depth >= MAX_NESTING:
+        raise CheckpointError(f"pickle nested more than {MAX_NESTING} levels deep")
     seen[id(obj)] = obj
     if isinstance(obj, dict):
         for k in list(obj.keys()):
-            obj[k] = _resolve(obj[k], seen)
+            obj[k] = _resolve(obj[k], seen, _depth + 1)
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            obj[i] = _resolve(v, seen)
+            obj[i] = _resolve(v, seen, _depth + 1)
     elif isinstance(obj, tuple):
-        return tuple(_resolve(v, seen) for v in obj)
-    elif isinstance(obj, PersistentObject):
-        _resolve(obj.state, seen)
-    elif isinstance(obj, TFNetwork):
-        _resolve(obj.state, seen)
+        out = tuple(_resolve(v, seen, _depth + 1) for v in obj)
+        if any(a is not b for a, b in zip(out, obj)):
+            seen[id(obj)] = out
+            return out
+    else:  # PersistentObject, TFNetwork
+        _resolve(obj.state, seen, _depth + 1)
     return obj
 
 
@@ -319,6 +416,7 @@ def load_pickle(path: str | Path) -> Any:
     try:
         with open(path, "rb") as f:
             obj = RestrictedUnpickler(_BoundedReader(f, size)).load()
+        return _resolve(obj)
     except CheckpointError as exc:
         raise _with_path(exc, path) from None
     except RecursionError:
@@ -326,10 +424,9 @@ def load_pickle(path: str | Path) -> Any:
     except MemoryError:
         raise CheckpointError(f"{path}: corrupt pickle (asks for more memory than available)") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError,
-            IndexError, OverflowError, UnicodeDecodeError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            IndexError, OverflowError, UnicodeDecodeError, struct.error) as exc:
+        msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path}: truncated or corrupt pickle ({msg})") from None
-    return _resolve(obj)
 
 
 # ---------------------------------------------------------------------------- sniffing
@@ -420,6 +517,7 @@ def pickle_kind(path: str | Path) -> str:
 
 
 __all__ = [
+    "MAX_NESTING",
     "MAX_PICKLE_BYTES",
     "EasyDict",
     "NDArrayBuilder",

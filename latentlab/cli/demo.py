@@ -185,13 +185,14 @@ def step_projection(ctx: DemoContext):
         for method, label in (("method1", "1: pixel MSE"), ("method2", "2: VGG/LPIPS features")):
             d = outdir / method / p.stem
             m = json.loads((d / "metrics.json").read_text())
-            metrics.append({"photo": p.name, "method": label, "LPIPS": m["lpips"], "PSNR dB": m["psnr"],
-                            "SSIM": m["ssim"], "identity cosine": m["identity_cosine"],
-                            "dlib distance": m.get("identity_distance"),
-                            "same person (dlib)": m["same_person"], "best step": m["best_step"],
+            metrics.append({"photo": p.name, "method": label, "PSNR dB": m["psnr"],
+                            "MS-SSIM": m["ms_ssim"], "LPIPS-Alex": m["lpips_alex"],
+                            "dlib distance": m.get("dlib_distance"),
+                            "same person (dlib)": m["dlib_same_person"],
+                            "LPIPS-VGG (loss net)": m["lpips_vgg_loss_net"], "best step": m["best_step"],
                             "steps": m["steps"], "seconds": m["seconds"]})
-            if best is None or m["lpips"] < best[1]:
-                best = (method, m["lpips"])
+            if best is None or m["lpips_alex"] < best[1]:
+                best = (method, m["lpips_alex"])
         d = outdir / best[0] / p.stem
         ctx.latents[p.stem] = load_latent(d / "latent.npz", ctx.G)
         ctx.latents[p.stem].settings["demo_method"] = best[0]

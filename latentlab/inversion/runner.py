@@ -9,8 +9,9 @@ the UI get the same files. Per photo, in ``outdir/<stem>/``:
 * ``pasted.png``: the reconstruction pasted back into the original photo (original size);
 * ``latent.npz``: ``ws`` [1, num_ws, w_dim], ``noise/<name>`` maps, ``align_*`` transform,
   ``settings`` (JSON text) and ``model``; :func:`load_latent` reads it back;
-* ``metrics.json``: LPIPS / PSNR / SSIM at the loss resolution, identity similarity (dlib), steps,
-  seconds; ``progress.mp4`` with ``save_video``.
+* ``metrics.json``: PSNR, MSE, MS-SSIM and LPIPS-Alex at the loss resolution (networks and formulas
+  the projector does not optimise, :mod:`latentlab.metrics`), the loss network's own distance as
+  ``lpips_vgg_loss_net``, dlib's descriptor distance and same-person verdict, steps, seconds; ``progress.mp4`` with ``save_video``.
 """
 
 from __future__ import annotations
@@ -129,25 +130,25 @@ def load_latent(path: "str | Path", G: Generator | None = None) -> Latent:
 
 
 def image_metrics(recon: torch.Tensor, target: torch.Tensor, lpips_model: Any, loss_res: int) -> dict[str, float]:
-    """LPIPS, PSNR (dB, [-1,1] data range 2) and SSIM of [1,3,H,W] images at ``loss_res``."""
-    from ..losses import psnr, ssim
+    """Honest reconstruction metrics of [1,3,H,W] images in [-1, 1] at ``loss_res``
+    (:func:`latentlab.metrics.image_metrics`: ``psnr``, ``mse``, ``ms_ssim``, ``lpips_alex``,
+    ``metric_resolution``), plus the projector's own loss network's distance under a name that
+    says so, ``lpips_vgg_loss_net``."""
+    from ..metrics import image_metrics as honest
 
     r = _resize_to(recon.float(), loss_res).clamp(-1, 1)
     t = _resize_to(target.float(), loss_res)
     with torch.no_grad():
         lp = float(lpips_model(r, t)[0])
-    return {"lpips": lp, "psnr": float(psnr(r, t)[0]), "ssim": float(ssim(r, t)[0]), "metric_resolution": loss_res}
+    return {**honest(r, t, resolution=loss_res)[0], "lpips_vgg_loss_net": lp}
 
 
 def identity_metrics(aligned: np.ndarray, recon: np.ndarray) -> dict[str, Any]:
-    """dlib identity similarity of target and reconstruction; None values when no face is found."""
-    from ..faces import identity_similarity
+    """dlib descriptor distance of target and reconstruction and dlib's verdict (distance < 0.6);
+    None values when no face is found. (dlib's cosine is not reported: different people score ~0.94.)"""
+    from ..metrics import identity_metrics_dlib
 
-    try:
-        sim = identity_similarity(aligned, recon)
-    except LatentlabError:
-        return {"identity_cosine": None, "identity_distance": None, "same_person": None}
-    return {"identity_cosine": sim.cosine, "identity_distance": sim.distance, "same_person": sim.same_person}
+    return identity_metrics_dlib(aligned, recon)
 
 
 def _side_by_side(*images: np.ndarray, height: int = 512) -> np.ndarray:

@@ -65,17 +65,193 @@ SYNTHESIS_IGNORED = ("fp16_channels_last", "channels_last", "fused_modconv_defau
 ARCHITECTURES = ("orig", "skip", "resnet")
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars/arrays, tuples and dict subclasses -> plain JSON-able Python data."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
+#: Sane caps on a StyleGAN2 config, checked by :func:`normalize_config` before anything is built
+#: (NVIDIA's largest StyleGAN2s: 1024 px, 512-d latents, 8 mapping layers, ~30 M parameters).
+LIMITS: dict[str, int] = {
+    "img_resolution": 4096,      # a power of two in [4, 4096]: at most 22 W+ rows (num_ws)
+    "img_channels": 16,
+    "z_dim": 8192,
+    "c_dim": 65536,
+    "w_dim": 8192,
+    "features": 8192,            # mapping embed_features / layer_features
+    "num_layers": 64,            # mapping layers
+    "channel_base": 1 << 26,
+    "channel_max": 8192,
+    "kernel_size": 15,
+    "num_fp16_res": 16,
+    "filter_taps": 16,           # resample_filter length (per side for a 2-D filter)
+    "num_elements": 1_000_000_000,  # every parameter and buffer together (4 GB as float32)
+}
+
+#: Limits of :func:`_plain`: nesting depth, and values counted as if shared references were copied
+#: (what a JSON dump of the result would write).
+PLAIN_MAX_DEPTH = 32
+PLAIN_MAX_VALUES = 100_000
+
+
+def _describe(value: Any) -> str:
+    """A short, safe description of a config value for a one-line message."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if abs(value) < 10**18 else f"an integer of {value.bit_length()} bits"
+    if isinstance(value, (float, str)):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    return f"a {type(value).__name__}"
+
+
+def _plain(value: Any, max_depth: int = PLAIN_MAX_DEPTH, max_values: int = PLAIN_MAX_VALUES) -> Any:
+    """numpy scalars/arrays, tuples, sets and dict subclasses -> plain JSON-able Python data.
+
+    Memoised: an object referenced twice is converted once and stays shared in the result. Raises a
+    one-line :class:`~latentlab.errors.CheckpointError` for a cycle, nesting deeper than
+    ``max_depth``, more than ``max_values`` values once shared references are counted every time
+    they occur (so 1 KB of pickle cannot expand into an exponential JSON document), or anything
+    that is not plain data (network objects, tensors, bytes, ...).
+    """
+    from ..errors import CheckpointError
+
+    memo: dict[int, tuple[Any, int]] = {}  # id -> (converted, expanded size)
+    active: set[int] = set()  # ids on the current path: meeting one again is a cycle
+
+    def key_of(k: Any) -> str:
+        if isinstance(k, np.generic):
+            k = k.item()
+        if isinstance(k, str):
+            return k
+        if k is None or isinstance(k, (bool, int, float)):
+            return str(k) if not isinstance(k, int) or abs(k) < 10**18 else _describe(k)
+        raise CheckpointError(f"config data has a dict key that is {_describe(k)}, not a string")
+
+    def conv(v: Any, depth: int) -> tuple[Any, int]:
+        if isinstance(v, np.generic):
+            if v.dtype.kind in "biuf":
+                return v.item(), 1
+            if v.dtype.kind == "U":
+                return str(v), 1
+            raise CheckpointError(f"config data holds a numpy {v.dtype} value, not plain data")
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v, 1
+        ident = id(v)
+        if ident in memo:
+            return memo[ident]
+        if ident in active:
+            raise CheckpointError("config data contains itself (a reference cycle)")
+        if depth >= max_depth:
+            raise CheckpointError(f"config data is nested more than {max_depth} levels deep")
+        active.add(ident)
+        try:
+            size = 1
+            if isinstance(v, dict):
+                out: Any = {}
+                for k, x in v.items():
+                    cx, n = conv(x, depth + 1)
+                    size += n
+                    if size > max_values:
+                        break
+                    out[key_of(k)] = cx
+            elif isinstance(v, (list, tuple, set, frozenset)):
+                out = []
+                for x in v:
+                    cx, n = conv(x, depth + 1)
+                    size += n
+                    if size > max_values:
+                        break
+                    out.append(cx)
+            elif isinstance(v, np.ndarray):
+                if v.dtype.kind not in "biuf":
+                    raise CheckpointError(f"config data holds a numpy array of {v.dtype}, not numbers")
+                size += int(v.size)
+                out = v.tolist() if size <= max_values else None
+            else:
+                raise CheckpointError(f"config data holds {_describe(v)} where plain data is expected")
+        finally:
+            active.discard(ident)
+        if size > max_values:
+            raise CheckpointError(f"config data holds more than {max_values} values (counting shared "
+                                  "references each time they occur)")
+        memo[ident] = (out, size)
+        return out, size
+
+    return conv(value, 0)[0]
+
+
+def _int(name: str, value: Any, lo: int, hi: int) -> int:
+    """``value`` as an int in [lo, hi] (integral floats accepted); ValueError otherwise."""
+    ok = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    if not ok or not lo <= int(value) <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {_describe(value)}")
+    return int(value)
+
+
+def _float(name: str, value: Any, lo: float, hi: float, allow_none: bool = False) -> Any:
+    """``value`` unchanged when it is a finite number in [lo, hi] (or None if allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not lo <= value <= hi:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a finite number in [{lo:g}, {hi:g}]{extra}, got {_describe(value)}")
     return value
+
+
+def _filter_shape(taps: Any) -> tuple[int, ...]:
+    """Shape of the FIR kernel :func:`setup_filter` builds from ``taps``; ValueError if unusable."""
+    cap = LIMITS["filter_taps"]
+    if not isinstance(taps, list) or not taps:
+        raise ValueError(f"resample_filter must be a non-empty list of numbers, got {_describe(taps)}")
+    if all(isinstance(row, list) for row in taps):  # a 2-D kernel
+        width = len(taps[0])
+        if len(taps) > cap or not 0 < width <= cap or any(len(row) != width for row in taps):
+            raise ValueError(f"a 2-D resample_filter must be rectangular with sides of 1..{cap} taps")
+        values = [v for row in taps for v in row]
+        shape: tuple[int, ...] = (len(taps), width)
+    else:
+        if len(taps) > cap:
+            raise ValueError(f"resample_filter has {len(taps)} taps, at most {cap} are supported")
+        values = taps
+        shape = (len(taps),) if len(taps) >= 8 else (len(taps), len(taps))  # setup_filter's rule
+    for v in values:
+        _float("resample_filter tap", v, -1e6, 1e6)
+    if sum(values) == 0:
+        raise ValueError("resample_filter taps sum to zero")
+    return shape
+
+
+def count_elements(cfg: dict[str, Any]) -> int:
+    """Number of values in every parameter and buffer of ``StyleGAN2Generator(**cfg)``.
+
+    Computed from a normalized config alone (nothing is built); equals the sum of ``numel()``
+    over the model's state dict.
+    """
+    mk, sk = cfg["mapping_kwargs"], cfg["synthesis_kwargs"]
+    z, c, w = cfg["z_dim"], cfg["c_dim"], cfg["w_dim"]
+    embed = 0 if c == 0 else (mk["embed_features"] if mk["embed_features"] is not None else w)
+    hidden = mk["layer_features"] if mk["layer_features"] is not None else w
+    n = c * embed + embed if c > 0 else 0
+    feats = [z + embed] + [hidden] * (mk["num_layers"] - 1) + [w]
+    n += sum(feats[i] * feats[i + 1] + feats[i + 1] for i in range(mk["num_layers"]))
+    n += w  # w_avg
+    f = math.prod(_filter_shape(sk["resample_filter"]))
+    k, img = sk["kernel_size"], cfg["img_channels"]
+    res = cfg["img_resolution"]
+    resolutions = [2**i for i in range(2, int(math.log2(res)) + 1)]
+    ch = {r: min(sk["channel_base"] // r, sk["channel_max"]) for r in resolutions}
+
+    def layer(i: int, o: int, r: int) -> int:  # SynthesisLayer: filter, affine, weight, noise, bias
+        return f + w * i + i + o * i * k * k + ((r * r + 1) if sk["use_noise"] else 0) + o
+
+    for r in resolutions:
+        i, o = (ch[r // 2] if r > 4 else 0), ch[r]
+        n += f  # the block's resample_filter
+        n += layer(i, o, r) if i else o * r * r  # up-conv, or the 4x4 constant
+        n += layer(o, o, r)
+        if r == res or sk["architecture"] == "skip":
+            n += w * o + o + img * o + img  # toRGB: affine, 1x1 weight, bias
+        if i and sk["architecture"] == "resnet":
+            n += f + o * i  # skip: filter + 1x1 weight
+    return n
 
 
 def normalize_config(
@@ -89,8 +265,13 @@ def normalize_config(
 ) -> dict[str, Any]:
     """Fill defaults and validate a StyleGAN2 config; returns a new plain-data dict.
 
+    Every size is checked against :data:`LIMITS`, and the total number of parameter and buffer
+    values (:func:`count_elements`) against ``LIMITS["num_elements"]``, before anything is built.
     Raises ValueError (one line) for unknown keys or impossible values.
     """
+    for name, kw in (("mapping_kwargs", mapping_kwargs), ("synthesis_kwargs", synthesis_kwargs)):
+        if kw is not None and not isinstance(kw, dict):
+            raise ValueError(f"{name} must be a dict, got {_describe(kw)}")
     mk = _plain(dict(mapping_kwargs or {}))
     sk = _plain(dict(synthesis_kwargs or {}))
     unknown = sorted(set(mk) - set(MAPPING_DEFAULTS))
@@ -103,12 +284,13 @@ def normalize_config(
         raise ValueError(f"unknown StyleGAN2 synthesis_kwargs: {', '.join(unknown)}")
     mk = {**MAPPING_DEFAULTS, **mk}
     sk = {**SYNTHESIS_DEFAULTS, **sk}
+    L = LIMITS
     cfg = {
-        "z_dim": int(z_dim),
-        "c_dim": int(c_dim),
-        "w_dim": int(w_dim),
-        "img_resolution": int(img_resolution),
-        "img_channels": int(img_channels),
+        "z_dim": _int("z_dim", _plain(z_dim), 0, L["z_dim"]),
+        "c_dim": _int("c_dim", _plain(c_dim), 0, L["c_dim"]),
+        "w_dim": _int("w_dim", _plain(w_dim), 1, L["w_dim"]),
+        "img_resolution": _int("img_resolution", _plain(img_resolution), 4, L["img_resolution"]),
+        "img_channels": _int("img_channels", _plain(img_channels), 1, L["img_channels"]),
         "mapping_kwargs": mk,
         "synthesis_kwargs": sk,
     }
@@ -119,19 +301,32 @@ def normalize_config(
         raise ValueError("StyleGAN2 needs z_dim > 0 or c_dim > 0")
     if cfg["w_dim"] <= 0 or cfg["img_channels"] <= 0:
         raise ValueError("w_dim and img_channels must be positive")
-    if int(mk["num_layers"]) < 1:
-        raise ValueError("mapping num_layers must be >= 1")
+    mk["num_layers"] = _int("mapping num_layers", mk["num_layers"], 1, L["num_layers"])
+    for key in ("embed_features", "layer_features"):
+        if mk[key] is not None:
+            mk[key] = _int(f"mapping {key}", mk[key], 1, L["features"])
     for act in (mk["activation"], sk["activation"]):
-        if act not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {act!r}")
-    if sk["architecture"] not in ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {sk['architecture']!r}")
-    if int(sk["channel_base"]) <= 0 or int(sk["channel_max"]) <= 0:
-        raise ValueError("channel_base and channel_max must be positive")
-    if int(sk["kernel_size"]) < 1:
-        raise ValueError("kernel_size must be >= 1")
-    if sk["conv_clamp"] is not None and float(sk["conv_clamp"]) < 0:
-        raise ValueError("conv_clamp must be None or >= 0")
+        if not isinstance(act, str) or act not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {_describe(act)}")
+    _float("mapping lr_multiplier", mk["lr_multiplier"], 1e-8, 1e8)
+    _float("mapping w_avg_beta", mk["w_avg_beta"], -1e8, 1e8, allow_none=True)
+    if not isinstance(sk["architecture"], str) or sk["architecture"] not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {_describe(sk['architecture'])}")
+    sk["channel_base"] = _int("channel_base", sk["channel_base"], 1, L["channel_base"])
+    sk["channel_max"] = _int("channel_max", sk["channel_max"], 1, L["channel_max"])
+    if sk["channel_base"] // res < 1:
+        raise ValueError(f"channel_base {sk['channel_base']} leaves no channels at {res}x{res} "
+                         "(it must be at least img_resolution)")
+    sk["kernel_size"] = _int("kernel_size", sk["kernel_size"], 1, L["kernel_size"])
+    sk["num_fp16_res"] = _int("num_fp16_res", sk["num_fp16_res"], 0, L["num_fp16_res"])
+    _float("conv_clamp", sk["conv_clamp"], 0, 1e12, allow_none=True)
+    if not isinstance(sk["use_noise"], (bool, int)) or sk["use_noise"] not in (0, 1):
+        raise ValueError(f"use_noise must be true or false, got {_describe(sk['use_noise'])}")
+    _filter_shape(sk["resample_filter"])
+    total = count_elements(cfg)
+    if total > L["num_elements"]:
+        raise ValueError(f"this configuration has {total:,} parameter values, more than the "
+                         f"{L['num_elements']:,} latentlab allows")
     return cfg
 
 

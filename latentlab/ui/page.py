@@ -143,7 +143,7 @@ async function project(photoId) {
 }
 
 function metricsTable(m) {
-  const keys = ["lpips", "psnr", "ssim", "identity_cosine", "steps", "best_step", "seconds", "interrupted"];
+  const keys = ["psnr", "ms_ssim", "lpips_alex", "dlib_distance", "dlib_same_person", "lpips_vgg_loss_net", "steps", "best_step", "seconds", "interrupted"];
   return "<table>" + keys.map((k) => "<tr><td>" + k + "</td><td>" + (m[k] === null || m[k] === undefined ? "—" :
     (typeof m[k] === "number" ? +m[k].toFixed(4) : m[k])) + "</td></tr>").join("") + "</table>";
 }
