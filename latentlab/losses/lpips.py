@@ -161,26 +161,35 @@ def convert_stlpips_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch.T
     return out
 
 
-@functools.lru_cache(maxsize=2)
-def _read_checkpoint(path: str) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str, what: str = "LPIPS") -> dict[str, torch.Tensor]:
+    """A ``.pth`` state dict read with ``weights_only=True``; one-line CheckpointError otherwise."""
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError) as e:
-        raise CheckpointError(f"cannot read LPIPS weights {path}: {e}") from e
+        raise CheckpointError(f"cannot read {what} weights {path}: {e}") from e
     if not isinstance(sd, dict):
         raise CheckpointError(f"{path} is not a state dict")
-    return convert_stlpips_state_dict(sd)
+    return sd
 
 
-def _check_images(x: torch.Tensor, name: str) -> None:
+@functools.lru_cache(maxsize=2)
+def _read_checkpoint(path: str) -> dict[str, torch.Tensor]:
+    return convert_stlpips_state_dict(read_state_dict(path, "LPIPS"))
+
+
+def check_images(x: torch.Tensor, name: str, what: str = "LPIPS", min_size: int = MIN_SIZE) -> None:
+    """One-line LatentlabError unless x is a float RGB batch [N, 3, H, W] of at least min_size px."""
     if not isinstance(x, torch.Tensor):
-        raise LatentlabError(f"LPIPS: {name} must be a tensor, got {type(x).__name__}")
+        raise LatentlabError(f"{what}: {name} must be a tensor, got {type(x).__name__}")
     if x.ndim != 4 or x.shape[1] != 3:
-        raise LatentlabError(f"LPIPS: {name} must be RGB images [N, 3, H, W], got {list(x.shape)}")
+        raise LatentlabError(f"{what}: {name} must be RGB images [N, 3, H, W], got {list(x.shape)}")
     if not x.is_floating_point():
-        raise LatentlabError(f"LPIPS: {name} must be a float tensor in [-1, 1], got {x.dtype}")
-    if min(x.shape[2:]) < MIN_SIZE:
-        raise LatentlabError(f"LPIPS: {name} is {x.shape[2]}x{x.shape[3]}; need at least {MIN_SIZE} px")
+        raise LatentlabError(f"{what}: {name} must be a float tensor in [-1, 1], got {x.dtype}")
+    if min(x.shape[2:]) < min_size:
+        raise LatentlabError(f"{what}: {name} is {x.shape[2]}x{x.shape[3]}; need at least {min_size} px")
+
+
+_check_images = check_images
 
 
 class LPIPS(nn.Module):

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, LatentlabError
+from .lpips import check_images, read_state_dict
 
 STLPIPS_DIST = "stlpips-pytorch"
 STLPIPS_VERSION = "0.0.2"
@@ -155,26 +156,11 @@ def convert_stlpips_alex_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, to
 
 @functools.lru_cache(maxsize=2)
 def _read_checkpoint(path: str) -> dict[str, torch.Tensor]:
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError) as e:
-        raise CheckpointError(f"cannot read LPIPS-Alex weights {path}: {e}") from e
-    if not isinstance(sd, dict):
-        raise CheckpointError(f"{path} is not a state dict")
-    return convert_stlpips_alex_state_dict(sd)
+    return convert_stlpips_alex_state_dict(read_state_dict(path, "LPIPS-Alex"))
 
 
 def _check_images(x: torch.Tensor, name: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise LatentlabError(f"LPIPS-Alex: {name} must be a tensor, got {type(x).__name__}")
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise LatentlabError(f"LPIPS-Alex: {name} must be RGB images [N, 3, H, W], got {list(x.shape)}")
-    if not x.is_floating_point():
-        raise LatentlabError(f"LPIPS-Alex: {name} must be a float tensor in [-1, 1], got {x.dtype}")
-    if min(x.shape[2:]) < MIN_SIZE:
-        raise LatentlabError(
-            f"LPIPS-Alex: {name} is {x.shape[2]}x{x.shape[3]}; need at least {MIN_SIZE} px"
-        )
+    check_images(x, name, "LPIPS-Alex", MIN_SIZE)
 
 
 class LPIPSAlex(nn.Module):
