@@ -220,3 +220,32 @@ def test_bad_inputs_are_one_line_errors(env, tmp_path):
     assert res.exit_code == 1 and "component 99 does not exist" in res.output
     assert len(res.output.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("edit", "{a}", "--sefa", "0:nan"), "not a finite number"),
+    (("edit", "{a}", "--sefa", "0:inf"), "not a finite number"),
+    (("edit", "{a}", "--sefa", "0:1e9"), "out of range"),
+    (("edit", "{a}", "--sweep", "sefa0=-1e9:3:3"), "out of range"),
+    (("transfer", "{a}", "--from", "{b}", "--to", "{c}", "--strength", "nan"), "not a finite number"),
+    (("transfer", "{a}", "--from", "{b}", "--to", "{c}", "--strength", "1e9"), "not in the range"),
+    (("morph", "{a}", "{b}", "--fps", "nan"), "not a finite number"),
+    (("swap", "{a}", "{b}", "--method", "masked", "--lr", "nan"), "not a finite number"),
+])
+def test_non_finite_or_huge_numbers_are_refused(env, tmp_path, args, fragment):
+    """NaN / inf / absurd magnitudes used to exit 0 with black images (click's float accepts NaN)."""
+    r = env["root"]
+    argv = [a.format(a=r / "a.npz", b=r / "b.npz", c=r / "c.npz") for a in args]
+    res = _run(env, *argv, "--outdir", tmp_path / "out")
+    assert res.exit_code in (1, 2), res.output
+    assert "Traceback" not in res.output and fragment in res.output, res.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_sample_and_project_refuse_nan(env, tmp_path):
+    res = _run(env, "sample", "--seeds", "0", "--trunc", "nan", "--outdir", tmp_path / "s", "--device", "cpu")
+    assert res.exit_code == 2 and "not a finite number" in res.output, res.output
+    photo = env["root"] / "photo.png"
+    res = _run(env, "project", photo, "--lr", "nan", "--outdir", tmp_path / "p", "--device", "cpu")
+    assert res.exit_code == 2 and "not a finite number" in res.output, res.output
+    assert not (tmp_path / "s").exists() and not (tmp_path / "p").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -9,6 +10,37 @@ import click
 from ..errors import LatentlabError
 
 NOISE_MODES = ("const", "random", "none")
+
+#: Largest magnitude accepted for an edit strength, a truncation psi or a transfer strength: far
+#: beyond any useful value (edit directions are in units of the attribute's std), small enough that
+#: the latent stays finite and the image is not a black or saturated frame.
+MAX_STRENGTH = 100.0
+
+
+def finite_number(text: "str | float", what: str, limit: float | None = None) -> float:
+    """``text`` as a finite float (and ``|x| <= limit`` when given); one-line LatentlabError otherwise."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise LatentlabError(f"{what}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise LatentlabError(f"{what}: {text!r} is not a finite number")
+    if limit is not None and abs(value) > limit:
+        raise LatentlabError(f"{what}: {value:g} is out of range (|value| <= {limit:g})")
+    return value
+
+
+class FiniteFloat(click.FloatRange):
+    """A click float option that refuses NaN and +-inf (click's own float type accepts them), with
+    optional bounds as :class:`click.FloatRange` takes them."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return value
 
 
 def device_option(f):
@@ -32,8 +64,8 @@ def truncation_options(f):
                      help="Per-layer noise: the model's stored constant, fresh random, or none.")(f)
     f = click.option("--trunc-cutoff", "truncation_cutoff", type=click.IntRange(min=0), default=None,
                      help="Truncate only the first N W+ rows (default: all).")(f)
-    f = click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True,
-                     help="Truncation psi (1 = none, 0 = w_avg).")(f)
+    f = click.option("--trunc", "truncation_psi", type=FiniteFloat(-MAX_STRENGTH, MAX_STRENGTH),
+                     default=1.0, show_default=True, help="Truncation psi (1 = none, 0 = w_avg).")(f)
     return f
 
 

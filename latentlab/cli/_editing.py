@@ -9,7 +9,7 @@ import click
 
 from ..editing.layers import SPEC_HELP
 from ..errors import LatentlabError
-from ._common import device_option, network_option
+from ._common import MAX_STRENGTH, device_option, finite_number, network_option
 
 INPUT_HELP = ("Inputs are photos (aligned and projected on the fly with --preset, default fast; the result is "
               "cached and reused) or latent .npz files from `latentlab project` or another editing command.")
@@ -94,10 +94,7 @@ def split_strength(spec: str, what: str) -> tuple[str, float, str | None]:
     if ":" not in body:
         raise LatentlabError(f"{what} {spec!r}: expected TARGET:STRENGTH[@LAYERS], e.g. smile.npz:1.5@0-5")
     target, strength = body.rsplit(":", 1)
-    try:
-        value = float(strength)
-    except ValueError:
-        raise LatentlabError(f"{what} {spec!r}: strength {strength!r} is not a number") from None
+    value = finite_number(strength, f"{what} {spec!r}: strength", MAX_STRENGTH)
     if not target:
         raise LatentlabError(f"{what} {spec!r}: missing the direction before ':'")
     return target, value, layers
@@ -107,9 +104,10 @@ def parse_strength(value: str, what: str) -> tuple[float, str | None]:
     """``STRENGTH[@LAYERS]`` -> (strength, layers or None)."""
     text, layers = (value.split("@", 1) + [None])[:2] if "@" in value else (value, None)
     try:
-        return float(text), layers
+        float(text)
     except ValueError:
         raise LatentlabError(f"{what} {value!r}: expected a number, optionally with @LAYERS (e.g. 1.5@0-5)") from None
+    return finite_number(text, what, MAX_STRENGTH), layers
 
 
 class GreedyListCommand(click.Command):

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import LatentlabError
-from ._common import device_option, network_option, refuse_existing
+from ._common import MAX_STRENGTH, FiniteFloat, device_option, network_option, refuse_existing
 
 
 @click.group("directions")
@@ -34,13 +34,13 @@ def _names(spec: str | None, what: str) -> list[str]:
               help="Number of sampled faces (renders and scores are cached, so a larger N reuses a smaller run).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the latents: z = RandomState(seed).randn(N, z_dim).")
-@click.option("--trunc", "truncation_psi", type=float, default=0.7, show_default=True,
+@click.option("--trunc", "truncation_psi", type=FiniteFloat(-MAX_STRENGTH, MAX_STRENGTH), default=0.7, show_default=True,
               help="Truncation psi of the sampled latents.")
 @click.option("--condition", default=None, metavar="NAME[,NAME...]",
               help="Project these attributes' fitted directions out (conditional manipulation).")
-@click.option("--fraction", type=click.FloatRange(0, 0.5, min_open=True), default=0.25, show_default=True,
+@click.option("--fraction", type=FiniteFloat(0, 0.5, min_open=True), default=0.25, show_default=True,
               help="Top and bottom fraction of scored samples used as the two classes.")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+@click.option("--val-fraction", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.2,
               show_default=True, help="Held-out share of the two classes for the validation accuracy.")
 @click.option("--method", type=click.Choice(["svm", "logistic"]), default="svm", show_default=True,
               help="Linear classifier: scikit-learn LinearSVC or LogisticRegression.")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import LatentlabError
+from ._common import MAX_STRENGTH, finite_number
 from ._editing import Session, editing_options, parse_strength, split_strength
 
 #: Attributes with their own flag (``--smile 1.5``); any other name works with ``--attr NAME=S``.
@@ -88,9 +89,10 @@ def _parse_sweep(spec: str) -> tuple[str, float, float, int, str | None]:
     if m is None:
         raise LatentlabError(f"--sweep {spec!r}: expected TARGET=LO:HI:N[@LAYERS], e.g. smile=-3:3:7")
     try:
-        lo, hi = float(m.group(2)), float(m.group(3))
+        float(m.group(2)), float(m.group(3))
     except ValueError:
         raise LatentlabError(f"--sweep {spec!r}: LO and HI must be numbers") from None
+    lo, hi = (finite_number(g, f"--sweep {spec!r}", MAX_STRENGTH) for g in (m.group(2), m.group(3)))
     n = int(m.group(4))
     if n < 2:
         raise LatentlabError(f"--sweep {spec!r}: N must be at least 2")

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import LatentlabError
-from ._common import check_truncation, device_option, load_model, network_option, refuse_existing, truncation_options
+from ._common import (FiniteFloat, check_truncation, device_option, load_model, network_option, refuse_existing,
+                      truncation_options)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 #: ffmpeg codec per container (H.264 everywhere except WebM, which only takes VP8/VP9/AV1).
@@ -27,7 +28,7 @@ VIDEO_CODECS = {".webm": "libvpx-vp9"}
 @truncation_options
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file: .gif, or a video (.mp4, .webm, .mkv, .mov, .avi; needs imageio-ffmpeg).")
-@click.option("--fps", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
+@click.option("--fps", type=FiniteFloat(min=0.1), default=30.0, show_default=True)
 @click.option("--size", type=click.IntRange(min=8), default=None,
               help="Resize frames to SIZE x SIZE pixels (default: the model's resolution).")
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True,

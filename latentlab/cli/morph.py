@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from ._editing import Session, editing_options
+from ._common import FiniteFloat
 
 
 @click.command("morph")
 @click.argument("a", type=click.Path(path_type=Path))
 @click.argument("b", type=click.Path(path_type=Path))
 @click.option("--frames", type=click.IntRange(min=2), default=60, show_default=True, help="Frames A -> B.")
-@click.option("--fps", type=click.FloatRange(min=1), default=24, show_default=True)
+@click.option("--fps", type=FiniteFloat(min=1), default=24, show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Video file (.mp4 or .gif; default OUTDIR/<a>_to_<b>.mp4).")
 @click.option("--size", type=click.IntRange(min=32), default=512, show_default=True, help="Aligned frame size (px).")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import device_option, network_option
+from ._common import FiniteFloat, device_option, network_option
 
 #: ProjectorConfig field -> (flag, type, help). Every weight and schedule value is a flag; an unset
 #: flag keeps the preset's value.
@@ -15,15 +15,15 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("space", "--space", click.Choice(["w", "w+"]), "Optimise one w for all rows (w) or one per row (w+)."),
     ("num_steps", "--num-steps", click.IntRange(min=1), "Optimisation steps."),
     ("w_avg_samples", "--w-avg-samples", click.IntRange(min=1), "Mapping samples for the start latent w_avg."),
-    ("initial_learning_rate", "--lr", click.FloatRange(min=0, min_open=True),
+    ("initial_learning_rate", "--lr", FiniteFloat(min=0, min_open=True),
      "Peak Adam learning rate (default: the model family's, 0.1 for StyleGAN2)."),
-    ("lr_rampup_length", "--lr-rampup", click.FloatRange(0, 1), "Fraction of steps for the lr ramp-up."),
-    ("lr_rampdown_length", "--lr-rampdown", click.FloatRange(0, 1), "Fraction of steps for the cosine ramp-down."),
-    ("initial_noise_factor", "--noise-factor", click.FloatRange(min=0), "Initial latent noise, in units of w_std."),
-    ("noise_ramp_length", "--noise-ramp", click.FloatRange(0, 1), "Fraction of steps over which latent noise decays."),
-    ("regularize_noise_weight", "--noise-reg", click.FloatRange(min=0), "Noise-map autocorrelation penalty weight."),
-    ("rec_weight", "--rec-weight", click.FloatRange(min=0), "Pixel MSE weight (method 1)."),
-    ("lpips_weight", "--lpips-weight", click.FloatRange(min=0), "LPIPS / VGG16 feature loss weight (method 2)."),
+    ("lr_rampup_length", "--lr-rampup", FiniteFloat(0, 1), "Fraction of steps for the lr ramp-up."),
+    ("lr_rampdown_length", "--lr-rampdown", FiniteFloat(0, 1), "Fraction of steps for the cosine ramp-down."),
+    ("initial_noise_factor", "--noise-factor", FiniteFloat(min=0), "Initial latent noise, in units of w_std."),
+    ("noise_ramp_length", "--noise-ramp", FiniteFloat(0, 1), "Fraction of steps over which latent noise decays."),
+    ("regularize_noise_weight", "--noise-reg", FiniteFloat(min=0), "Noise-map autocorrelation penalty weight."),
+    ("rec_weight", "--rec-weight", FiniteFloat(min=0), "Pixel MSE weight (method 1)."),
+    ("lpips_weight", "--lpips-weight", FiniteFloat(min=0), "LPIPS / VGG16 feature loss weight (method 2)."),
     ("loss_resolution", "--loss-res", click.IntRange(min=32), "Resolution at which losses are computed."),
     ("early_stop_patience", "--early-stop", click.IntRange(min=0), "Stop after N steps without LPIPS gain (0: never)."),
     ("seed", "--seed", int, "Random seed (noise maps, latent noise)."),

@@ -12,6 +12,7 @@ import numpy as np
 from ..editing.swap import DEFAULT_IDENTITY_LAYERS
 from ..errors import LatentlabError
 from ._editing import SPEC_HELP, Session, editing_options, greedy_command
+from ._common import FiniteFloat
 
 
 def _landmarks(lat, G, image: np.ndarray) -> np.ndarray | None:
@@ -83,7 +84,7 @@ def swap_one(s: Session, la, lb, *, method: str, identity_rows: list[int], keep_
                                                "(e.g. 0-3 keeps B's head pose).")
 @click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
               help="masked: optimisation steps (about 5 s each for ffhq-mobile on a 2-core CPU).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=None,
               help="masked: peak learning rate (default: the model's projection rate).")
 @click.option("--init", type=click.Choice(["b", "mix"]), default="b", show_default=True,
               help="masked: start from B's latent or from the mix result.")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ._editing import SPEC_HELP, Session, editing_options
+from ._common import FiniteFloat, MAX_STRENGTH
 
 
 @click.command("transfer")
@@ -15,7 +16,7 @@ from ._editing import SPEC_HELP, Session, editing_options
               help="The expression's start (e.g. a neutral photo or latent of anyone).")
 @click.option("--to", "to", required=True, type=click.Path(path_type=Path),
               help="The expression's end (the same person smiling, ...).")
-@click.option("--strength", type=float, default=1.0, show_default=True, help="Multiplier of (to - from).")
+@click.option("--strength", type=FiniteFloat(-MAX_STRENGTH, MAX_STRENGTH), default=1.0, show_default=True, help="Multiplier of (to - from).")
 @click.option("--layers", default="0-5", show_default=True,
               help="Rows the change is applied on (default: the seed's smile rows 0-5, i.e. rows 0..4 of the "
                    "18-row layout = 4-16 px). " + SPEC_HELP)
