@@ -50,16 +50,39 @@ def _name(path: PathLike) -> str:
     return os.fspath(path)
 
 
+#: Largest image file read (bytes) and largest image decoded (pixels), checked before reading /
+#: decoding: a photo of 100 megapixels is far beyond any camera's face crop, and decoding one takes
+#: 300 MB as uint8 RGB.
+MAX_IMAGE_BYTES = 200 * 2**20
+MAX_IMAGE_PIXELS = 100_000_000
+
+
 def _read_bytes(path: PathLike) -> bytes:
+    """The bytes of a regular file of at most MAX_IMAGE_BYTES (devices, FIFOs and sockets are
+    refused before anything is read: ``/dev/zero`` behind a ``.jpg`` name would never end)."""
+    import stat
+
     p = Path(path)
     if not p.exists():
         raise LatentlabError(f"{_name(path)}: no such file")
     if p.is_dir():
         raise LatentlabError(f"{_name(path)}: is a directory, not an image file")
     try:
-        return p.read_bytes()
+        if not stat.S_ISREG(os.stat(p).st_mode):  # before open(): opening a FIFO blocks
+            raise LatentlabError(f"{_name(path)}: not a regular file (a device, pipe or socket), not an image")
+        with open(p, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise LatentlabError(f"{_name(path)}: not a regular file (a device, pipe or socket), not an image")
+            if st.st_size > MAX_IMAGE_BYTES:
+                raise LatentlabError(f"{_name(path)}: file is {st.st_size / 2**20:.0f} MiB; images over "
+                                     f"{MAX_IMAGE_BYTES // 2**20} MiB are refused")
+            data = f.read(MAX_IMAGE_BYTES + 1)
     except OSError as e:
         raise LatentlabError(f"{_name(path)}: cannot read file ({e.strerror or e})") from None
+    if len(data) > MAX_IMAGE_BYTES:  # grew while being read
+        raise LatentlabError(f"{_name(path)}: file is over {MAX_IMAGE_BYTES // 2**20} MiB; refused")
+    return data
 
 
 def _png_bit_depth(data: bytes) -> int | None:
@@ -133,6 +156,11 @@ def load_image(path: PathLike, *, min_size: int = MIN_IMAGE_SIZE) -> np.ndarray:
         raise LatentlabError(f"{name}: image too large ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise LatentlabError(f"{name}: cannot read image header ({e})") from None
+    w0, h0 = im.size
+    if w0 * h0 > MAX_IMAGE_PIXELS:
+        im.close()
+        raise LatentlabError(f"{name}: image is {w0}x{h0} px ({w0 * h0 / 1e6:.0f} megapixels); images over "
+                             f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels are refused before decoding")
     try:
         with im:
             im.seek(0)

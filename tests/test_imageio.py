@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -287,3 +288,32 @@ def test_tensor_to_image_clamps_and_batches():
     np.testing.assert_array_equal(imgs[1][0, :, 0], [0, 0, 128, 255, 255])
     with pytest.raises(LatentlabError, match="tensor_to_images"):
         tensor_to_image(t)
+
+
+def test_device_behind_an_image_name_is_refused(tmp_path):
+    """/dev/zero named photo.jpg used to be read until memory ran out."""
+    link = tmp_path / "photo.jpg"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(LatentlabError, match="not a regular file"):
+        load_image(link)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(LatentlabError, match="not a regular file"):
+        load_image(fifo)  # must not block waiting for a writer
+
+
+def test_pixel_and_byte_limits_before_decoding(tmp_path, monkeypatch):
+    import latentlab.imageio as lio
+
+    # A small file that declares a huge image: refused from the header, before any decode.
+    big = tmp_path / "huge.png"
+    Image.new("1", (11000, 11000)).save(big)  # 1-bit: a few KB on disk, 121 megapixels
+    assert big.stat().st_size < 2**20
+    with pytest.warns(Image.DecompressionBombWarning), \
+            pytest.raises(LatentlabError, match="megapixels are refused before decoding"):
+        load_image(big)
+    monkeypatch.setattr(lio, "MAX_IMAGE_BYTES", 1000)
+    ok = tmp_path / "ok.png"
+    Image.new("RGB", (300, 300), (1, 2, 3)).save(ok, compress_level=0)
+    with pytest.raises(LatentlabError, match="MiB are refused|over"):
+        load_image(ok)
