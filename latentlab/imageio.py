@@ -288,22 +288,32 @@ def save_image(image: "np.ndarray | torch.Tensor", path: PathLike, *, force: boo
     im = Image.fromarray(arr)
     if fmt == "JPEG" and im.mode == "RGBA":
         raise LatentlabError(f"{_name(path)}: JPEG cannot store transparency; use .png")
-    if p.exists() and p.is_dir():
+    if p.is_dir() and not p.is_symlink():
         raise LatentlabError(f"{_name(path)}: is a directory")
-    if p.exists() and not force:
+    if (p.exists() or p.is_symlink()) and not force:  # a dangling link counts: it is never followed
         raise LatentlabError(f"{_name(path)}: already exists (use --force to overwrite)")
     p.parent.mkdir(parents=True, exist_ok=True)
     params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     buf = io.BytesIO()
     im.save(buf, format=fmt, **params)
+    # Written to a temporary name beside it, then moved into place: the name itself is replaced
+    # (a symbolic link planted there is replaced, never followed), and an interrupted write leaves
+    # no half-written image under the real name.
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.part")
     try:
-        # 'xb' makes "never overwrite" hold even if the file appeared since the check above.
-        with open(p, "wb" if force else "xb") as f:
+        with open(tmp, "xb") as f:
             f.write(buf.getvalue())
+        if force:
+            os.replace(tmp, p)
+        else:
+            os.link(tmp, p)  # fails if p appeared since the check above: never overwrite
     except FileExistsError:
         raise LatentlabError(f"{_name(path)}: already exists (use --force to overwrite)") from None
     except OSError as e:
         raise LatentlabError(f"{_name(path)}: cannot write ({e.strerror or e})") from None
+    finally:
+        if tmp.exists() or tmp.is_symlink():
+            tmp.unlink()
     return p
 
 

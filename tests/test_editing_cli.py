@@ -249,3 +249,41 @@ def test_sample_and_project_refuse_nan(env, tmp_path):
     res = _run(env, "project", photo, "--lr", "nan", "--outdir", tmp_path / "p", "--device", "cpu")
     assert res.exit_code == 2 and "not a finite number" in res.output, res.output
     assert not (tmp_path / "s").exists() and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("name", ["../escaped", "sub/x", "..", ".hidden", "a\\b"])
+def test_name_cannot_leave_the_output_folder(env, tmp_path, name):
+    r = env["root"]
+    out = tmp_path / "out"
+    res = _run(env, "transfer", r / "a.npz", "--from", r / "b.npz", "--to", r / "c.npz", "--name", name,
+               "--outdir", out)
+    assert res.exit_code == 1 and "must be a plain file name" in res.output, res.output
+    res = _run(env, "edit", r / "a.npz", "--sefa", "0:1", "--name", name, "--outdir", out)
+    assert res.exit_code == 1 and "must be a plain file name" in res.output, res.output
+    assert not any(tmp_path.rglob("*.png")) and not any(tmp_path.rglob("*.npz"))
+
+
+def test_planted_symlink_is_never_followed(env, tmp_path):
+    """A dangling link in the output folder pointing outside it used to be written through."""
+    r = env["root"]
+    out, outside = tmp_path / "out", tmp_path / "outside.png"
+    out.mkdir()
+    (out / "a_edit.png").symlink_to(outside)
+    res = _run(env, "edit", r / "a.npz", "--sefa", "0:1", "--outdir", out)
+    assert res.exit_code == 1 and "already exists" in res.output and not outside.exists(), res.output
+    res = _run(env, "edit", r / "a.npz", "--sefa", "0:1", "--outdir", out, "--force")
+    assert res.exit_code == 0, res.output
+    assert not outside.exists() and not (out / "a_edit.png").is_symlink() and (out / "a_edit.png").is_file()
+    assert not list(out.glob(".*.part"))
+
+
+def test_planted_symlink_on_the_latent_is_never_followed(env, tmp_path):
+    r = env["root"]
+    out, outside = tmp_path / "out", tmp_path / "outside.npz"
+    out.mkdir()
+    (out / "a_edit.npz").symlink_to(outside)
+    res = _run(env, "edit", r / "a.npz", "--sefa", "0:1", "--outdir", out)
+    assert res.exit_code == 1 and "already exists" in res.output, res.output
+    res = _run(env, "edit", r / "a.npz", "--sefa", "0:1", "--outdir", out, "--force")
+    assert res.exit_code == 0, res.output
+    assert not outside.exists() and not (out / "a_edit.npz").is_symlink() and (out / "a_edit.npz").is_file()

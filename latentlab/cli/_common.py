@@ -30,6 +30,16 @@ def finite_number(text: "str | float", what: str, limit: float | None = None) ->
     return value
 
 
+def output_name(name: str) -> str:
+    """``--name`` as a plain file name inside the output folder; one-line LatentlabError for a
+    path (``../x``, ``a/b``), ``.``/``..``, a hidden name or control characters."""
+    if (not name or name in (".", "..") or name.startswith(".") or any(c in name for c in "/\\\0")
+            or any(ord(c) < 32 for c in name)):
+        raise LatentlabError(f"--name {name!r}: must be a plain file name (no folders, not hidden); "
+                             "choose the folder with --outdir")
+    return name
+
+
 class FiniteFloat(click.FloatRange):
     """A click float option that refuses NaN and +-inf (click's own float type accepts them), with
     optional bounds as :class:`click.FloatRange` takes them."""

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import LatentlabError
-from ._common import MAX_STRENGTH, finite_number
+from ._common import MAX_STRENGTH, finite_number, output_name
 from ._editing import Session, editing_options, parse_strength, split_strength
 
 #: Attributes with their own flag (``--smile 1.5``); any other name works with ``--attr NAME=S``.
@@ -137,6 +137,7 @@ def command(source: Path, directions: tuple[str, ...], attrs: tuple[str, ...], s
     Layer ranges: seed rows of StyleGAN2-1024's 18 rows ('a-b' = rows a..b-1; smile 0-5, age 0-9,
     head pose 0-6), names (coarse/middle/fine/all), resolutions (64-1024) or rows:N-M.
     """
+    name = output_name(name) if name is not None else None
     from ..editing.attributes import available_attributes, model_key
     from ..editing.render import refuse, render, strip, write_result, write_video
     from ..faces import paste_back

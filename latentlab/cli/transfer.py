@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ._editing import SPEC_HELP, Session, editing_options
-from ._common import FiniteFloat, MAX_STRENGTH
+from ._common import MAX_STRENGTH, FiniteFloat, output_name
 
 
 @click.command("transfer")
@@ -30,6 +30,7 @@ def command(target: Path, from_: Path, to: Path, strength: float, layers: str, n
     <name>_pasted.png (in TARGET's original photo, when known), <name>.npz and <name>_compare.png
     (from | to | target | result). Inputs are photos (projected, cached) or latent .npz files.
     """
+    name = output_name(name) if name is not None else None
     from ..editing.mixing import expression_transfer
     from ..editing.render import refuse, render, strip, write_result
     from ..imageio import save_image

@@ -79,7 +79,7 @@ def refuse(paths: Sequence[Path], force: bool) -> None:
     """One-line error naming the first existing output unless ``force``."""
     if force:
         return
-    existing = [p for p in paths if Path(p).exists()]
+    existing = [p for p in paths if Path(p).exists() or Path(p).is_symlink()]
     if existing:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise LatentlabError(f"{existing[0]}{more} already exists; use --force to overwrite or choose "

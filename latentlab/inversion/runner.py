@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,7 @@ def prepare_photo(path: Path, resolution: int, *, align: bool = True, face_index
 def save_latent(path: Path, ws: torch.Tensor, noise: dict[str, torch.Tensor], *, model: str,
                 transform: Any = None, settings: dict[str, Any] | None = None, force: bool = False) -> None:
     """Write a projection latent ``.npz`` (ws [1, num_ws, w_dim], noise maps, transform, settings)."""
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:
         raise LatentlabError(f"{path} already exists; use --force to overwrite")
     arrays: dict[str, Any] = {"ws": ws.detach().cpu().float().numpy()}
     for k, v in noise.items():
@@ -86,8 +87,18 @@ def save_latent(path: Path, ws: torch.Tensor, noise: dict[str, torch.Tensor], *,
     arrays["settings"] = np.array(json.dumps(settings or {}, sort_keys=True))
     arrays["model"] = np.array(model)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    # A temporary name, then a rename: a symbolic link planted at ``path`` is replaced, not followed,
+    # and an interrupted write leaves no truncated latent under the real name.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with open(tmp, "xb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise LatentlabError(f"{path}: cannot write ({e.strerror or e})") from None
+    finally:
+        if tmp.exists() or tmp.is_symlink():
+            tmp.unlink()
 
 
 @dataclass
