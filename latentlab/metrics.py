@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from .errors import LatentlabError
+from .losses.lpips import check_images
 
 #: Default resolution (longer side, px) at which :func:`image_metrics` compares images.
 METRIC_RESOLUTION = 256
@@ -74,12 +75,7 @@ DLIB_SAME_PERSON_DISTANCE = 0.6
 def _check_pair(x: torch.Tensor, y: torch.Tensor, fn: str) -> None:
     """x [N, 3, H, W], y [N or 1, 3, H, W], float, same H, W and device."""
     for name, t in (("x", x), ("y", y)):
-        if not isinstance(t, torch.Tensor):
-            raise LatentlabError(f"{fn}: {name} must be a tensor, got {type(t).__name__}")
-        if t.ndim != 4 or t.shape[1] != 3:
-            raise LatentlabError(f"{fn}: {name} must be RGB images [N, 3, H, W], got {list(t.shape)}")
-        if not t.is_floating_point():
-            raise LatentlabError(f"{fn}: {name} must be a float tensor in [-1, 1], got {t.dtype}")
+        check_images(t, name, fn, min_size=1)
     if x.shape[2:] != y.shape[2:]:
         raise LatentlabError(f"{fn}: x is {x.shape[2]}x{x.shape[3]} but y is {y.shape[2]}x{y.shape[3]}")
     if y.shape[0] not in (1, x.shape[0]):
@@ -268,12 +264,7 @@ def image_metrics(
 def _check_pair_shapes_only(recon: torch.Tensor, target: torch.Tensor) -> None:
     """recon [N, 3, H, W] and target [N or 1, 3, H', W'] (sizes may differ before downsampling)."""
     for name, t in (("recon", recon), ("target", target)):
-        if not isinstance(t, torch.Tensor):
-            raise LatentlabError(f"image_metrics: {name} must be a tensor, got {type(t).__name__}")
-        if t.ndim != 4 or t.shape[1] != 3:
-            raise LatentlabError(f"image_metrics: {name} must be RGB images [N, 3, H, W], got {list(t.shape)}")
-        if not t.is_floating_point():
-            raise LatentlabError(f"image_metrics: {name} must be a float tensor in [-1, 1], got {t.dtype}")
+        check_images(t, name, "image_metrics", min_size=1)
     if target.shape[0] not in (1, recon.shape[0]):
         raise LatentlabError(f"image_metrics: target has batch {target.shape[0]}; expected 1 or {recon.shape[0]}")
     if recon.device != target.device:

@@ -38,3 +38,49 @@ def tmp_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("LATENTLAB_CACHE", str(cache))
     return cache
+
+
+def stlpips_reference(tmp_path_factory, net: str, weights) -> torch.nn.Module:
+    """The stlpips-pytorch package's own ``LPIPS(net=net, variant='shift_tolerant')``, its code taken
+    from the PyPI wheel (skips when the wheel cannot be obtained).
+
+    Its modules import torchvision, IPython and torchsummary at top level without using them for
+    these networks; empty stand-ins are put in sys.modules only while the package is imported.
+    """
+    import sys
+    import types
+    import zipfile
+
+    from latentlab.assets import pypi_wheel
+    from latentlab.errors import DownloadError
+    from latentlab.losses.lpips import STLPIPS_DIST, STLPIPS_VERSION
+
+    try:
+        wheel = pypi_wheel(STLPIPS_DIST, STLPIPS_VERSION, quiet=True)
+    except DownloadError as e:
+        pytest.skip(f"cannot obtain the stlpips-pytorch=={STLPIPS_VERSION} wheel to compare with: {e}")
+    root = tmp_path_factory.mktemp(f"stlpips_{net}_pkg")
+    with zipfile.ZipFile(wheel) as zf:
+        members = [m for m in zf.namelist() if m.startswith("stlpips_pytorch/") and m.endswith(".py")]
+        zf.extractall(root, members=members)
+
+    tv = types.ModuleType("torchvision")
+    tv.models = types.ModuleType("torchvision.models")
+    ipy = types.ModuleType("IPython")
+    ipy.embed = lambda *a, **k: None
+    tsum = types.ModuleType("torchsummary")
+    tsum.summary = lambda *a, **k: None
+    before = set(sys.modules)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "torchvision", tv)
+        mp.setitem(sys.modules, "torchvision.models", tv.models)
+        mp.setitem(sys.modules, "IPython", ipy)
+        mp.setitem(sys.modules, "torchsummary", tsum)
+        mp.syspath_prepend(str(root))
+        from stlpips_pytorch import stlpips  # noqa: PLC0415
+
+        model = stlpips.LPIPS(net=net, variant="shift_tolerant", verbose=False, model_path=str(weights))
+    for name in set(sys.modules) - before:
+        if name.startswith("stlpips_pytorch"):
+            del sys.modules[name]
+    return model.eval()

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-import types
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import stlpips_reference
 from latentlab.errors import CheckpointError, DownloadError, LatentlabError
 from latentlab.losses.lpips import (
     LPIPS,
     MIN_SIZE,
-    STLPIPS_DIST,
     STLPIPS_VERSION,
     convert_stlpips_state_dict,
     default_weights_path,
@@ -38,44 +35,8 @@ def lpips(weights_path) -> LPIPS:
 
 @pytest.fixture(scope="module")
 def reference_lpips(tmp_path_factory, weights_path):
-    """The package's own LPIPS(net='vgg', variant='shift_tolerant'), loaded from the PyPI wheel.
-
-    Its modules import torchvision, IPython and torchsummary at top level without using them for
-    this network; fake empty modules stand in for them only while the package is imported.
-    """
-    from latentlab.assets import pypi_wheel
-
-    try:
-        wheel = pypi_wheel(STLPIPS_DIST, STLPIPS_VERSION, quiet=True)
-    except DownloadError as e:
-        pytest.skip(f"cannot obtain the stlpips-pytorch=={STLPIPS_VERSION} wheel to compare with: {e}")
-    root = tmp_path_factory.mktemp("stlpips_pkg")
-    with zipfile.ZipFile(wheel) as zf:
-        members = [m for m in zf.namelist() if m.startswith("stlpips_pytorch/") and m.endswith(".py")]
-        zf.extractall(root, members=members)
-
-    tv = types.ModuleType("torchvision")
-    tv.models = types.ModuleType("torchvision.models")
-    ipy = types.ModuleType("IPython")
-    ipy.embed = lambda *a, **k: None
-    tsum = types.ModuleType("torchsummary")
-    tsum.summary = lambda *a, **k: None
-    before = set(sys.modules)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "torchvision", tv)
-        mp.setitem(sys.modules, "torchvision.models", tv.models)
-        mp.setitem(sys.modules, "IPython", ipy)
-        mp.setitem(sys.modules, "torchsummary", tsum)
-        mp.syspath_prepend(str(root))
-        from stlpips_pytorch import stlpips  # noqa: PLC0415
-
-        net = stlpips.LPIPS(
-            net="vgg", variant="shift_tolerant", verbose=False, model_path=str(weights_path)
-        )
-    for name in set(sys.modules) - before:
-        if name.startswith("stlpips_pytorch"):
-            del sys.modules[name]
-    return net.eval()
+    """The stlpips package's own forward pass (see conftest.stlpips_reference)."""
+    return stlpips_reference(tmp_path_factory, "vgg", weights_path)
 
 
 def _photo(shared_dir: Path, i: int) -> torch.Tensor:

@@ -7,21 +7,18 @@ package's own forward pass (its code imported from the PyPI wheel).
 
 from __future__ import annotations
 
-import sys
-import types
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import stlpips_reference
 from latentlab import metrics
 from latentlab.errors import CheckpointError, DownloadError, LatentlabError
 from latentlab.losses.lpips import downsample_area
 from latentlab.losses.lpips_alex import (
     MIN_SIZE,
-    STLPIPS_DIST,
     STLPIPS_VERSION,
     LPIPSAlex,
     convert_stlpips_alex_state_dict,
@@ -44,45 +41,8 @@ def alex(alex_weights) -> LPIPSAlex:
 
 @pytest.fixture(scope="module")
 def reference_alex(tmp_path_factory, alex_weights):
-    """The package's LPIPS(net='alex', variant='shift_tolerant'), its code taken from the wheel.
-
-    Its modules import torchvision, IPython and torchsummary at top level; this network uses none
-    of them (its trunk is built from torch.nn layers and the package's own Downsample), so empty
-    stand-ins are put in sys.modules only while the package is imported.
-    """
-    from latentlab.assets import pypi_wheel
-
-    try:
-        wheel = pypi_wheel(STLPIPS_DIST, STLPIPS_VERSION, quiet=True)
-    except DownloadError as e:
-        pytest.skip(f"cannot obtain the stlpips-pytorch=={STLPIPS_VERSION} wheel to compare with: {e}")
-    root = tmp_path_factory.mktemp("stlpips_alex_pkg")
-    with zipfile.ZipFile(wheel) as zf:
-        members = [m for m in zf.namelist() if m.startswith("stlpips_pytorch/") and m.endswith(".py")]
-        zf.extractall(root, members=members)
-
-    tv = types.ModuleType("torchvision")
-    tv.models = types.ModuleType("torchvision.models")
-    ipy = types.ModuleType("IPython")
-    ipy.embed = lambda *a, **k: None
-    tsum = types.ModuleType("torchsummary")
-    tsum.summary = lambda *a, **k: None
-    before = set(sys.modules)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "torchvision", tv)
-        mp.setitem(sys.modules, "torchvision.models", tv.models)
-        mp.setitem(sys.modules, "IPython", ipy)
-        mp.setitem(sys.modules, "torchsummary", tsum)
-        mp.syspath_prepend(str(root))
-        from stlpips_pytorch import stlpips  # noqa: PLC0415
-
-        net = stlpips.LPIPS(
-            net="alex", variant="shift_tolerant", verbose=False, model_path=str(alex_weights)
-        )
-    for name in set(sys.modules) - before:
-        if name.startswith("stlpips_pytorch"):
-            del sys.modules[name]
-    return net.eval()
+    """The stlpips package's own forward pass (see conftest.stlpips_reference)."""
+    return stlpips_reference(tmp_path_factory, "alex", alex_weights)
 
 
 def _ffhq(shared_dir: Path, i: int) -> torch.Tensor:

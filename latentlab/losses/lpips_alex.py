@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, LatentlabError
-from .lpips import check_images, read_state_dict
+from .lpips import _unit_normalize, check_images, read_state_dict
 
 STLPIPS_DIST = "stlpips-pytorch"
 STLPIPS_VERSION = "0.0.2"
@@ -64,7 +64,6 @@ LPIPS_LAYERS = ("relu1", "relu2", "relu3", "relu4", "relu5")
 #: Smallest image side the trunk accepts: conv1 leaves H - 6, and each later blur-down reflects
 #: 2 pixels, which needs at least 3 (21 px in gives 3 px before the third blur-down).
 MIN_SIZE = 21
-_EPS = 1e-10
 
 
 def _binomial_3x3() -> torch.Tensor:
@@ -88,11 +87,6 @@ class BlurDown(nn.Module):
         c = x.shape[1]
         w = self.kernel.to(x.dtype).expand(c, 1, 3, 3)
         return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), w, stride=2, groups=c)
-
-
-def _unit_normalize(f: torch.Tensor) -> torch.Tensor:
-    """Divide each pixel's feature vector by its L2 norm over channels (+1e-10)."""
-    return f / (f.square().sum(dim=1, keepdim=True).sqrt() + _EPS)
 
 
 def default_weights_path(*, quiet: bool = False) -> Path:
