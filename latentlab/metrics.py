@@ -306,6 +306,37 @@ def identity_metrics_dlib(target_uint8: np.ndarray, recon_uint8: np.ndarray) -> 
     return {"dlib_distance": dist, "dlib_same_person": bool(dist < DLIB_SAME_PERSON_DISTANCE)}
 
 
+def identity_metrics_faceres(target_uint8: np.ndarray, recon_uint8: np.ndarray) -> dict[str, Any]:
+    """ID cosine: FaceRes identity embeddings (:mod:`latentlab.faces.faceres`, HSE's MobileNet face
+    descriptor, neither dlib's nor the projector's network) of the largest face of each image.
+
+    Each image's face is located by its own dlib landmarks and cropped FaceRes's way. Returns
+    ``id_cosine`` (float in [-1, 1]; different people score 0.38 on average) and ``id_same_person``
+    (``id_cosine > faceres.SAME_PERSON_COSINE``, the equal-error threshold measured on
+    ../shared/photos), or ``None`` values when either image has no detectable face.
+    """
+    import torch
+
+    from .faces.faceres import SAME_PERSON_COSINE, identity_embedding_faceres
+    from .faces.landmarks import NoFaceError, detect_landmarks
+    from .imageio import image_to_tensor
+
+    embs = []
+    for name, a in (("target_uint8", target_uint8), ("recon_uint8", recon_uint8)):
+        arr = np.asarray(a)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+            raise LatentlabError(f"identity_metrics_faceres: {name} must be uint8 RGB [H, W, 3], got "
+                                 f"{arr.dtype} {list(arr.shape)}")
+        try:
+            face = detect_landmarks(np.ascontiguousarray(arr), source=name)
+        except NoFaceError:
+            return {"id_cosine": None, "id_same_person": None}
+        with torch.no_grad():
+            embs.append(identity_embedding_faceres(image_to_tensor(arr), face.landmarks[None].astype(np.float64)))
+    cos = float((embs[0] * embs[1]).sum())
+    return {"id_cosine": cos, "id_same_person": bool(cos > SAME_PERSON_COSINE)}
+
+
 __all__ = [
     "METRIC_RESOLUTION",
     "MS_SSIM_MIN_SIZE",
@@ -318,4 +349,5 @@ __all__ = [
     "loss_lpips_vgg",
     "image_metrics",
     "identity_metrics_dlib",
+    "identity_metrics_faceres",
 ]

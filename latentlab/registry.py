@@ -9,12 +9,17 @@ resumed with an HTTP Range request when a ``.part`` is left from an interrupted 
 a SHA-256, then renamed into place. NVIDIA publishes no checksums for its pickles, so the registry's
 ``sha256`` is None for them (none is guessed): on the first download the file's SHA-256 is computed
 and written to a sidecar ``NAME.sha256`` (``sha256sum`` format), and every later load verifies the
-cached file against it ("trust on first use"). The embedded default ``ffhq-mobile`` needs no
+cached file against it ("trust on first use": the first download is trusted as served over https;
+to pin it, compare the sidecar with a digest you trust). Downloads are https only (a redirect to
+http too) unless ``allow_http`` / ``latentlab --allow-http`` / ``LATENTLAB_ALLOW_HTTP=1``, and capped
+in size (:data:`MAX_DOWNLOAD_BYTES`, per model :attr:`ModelInfo.max_bytes`): the Content-Length is
+checked before the transfer and the bytes are counted during it. The embedded default ``ffhq-mobile`` needs no
 download from outside PyPI: it is converted from the OpenVINO IR in the ``random-face`` wheel and
 cached as ``cache_dir()/models/ffhq-mobile.safetensors``.
 
-``w_avg`` can be re-estimated (``w_avg_samples=N``): the mean of ``mapping(z)`` over N latents from
-a fixed seed, cached in ``cache_dir()/w_avg/`` under a hash of the model's weights, N and the seed.
+``w_avg`` can be re-estimated (``w_avg_samples=N``): :func:`mapping_mean`, the one w_avg estimator
+(also used by the checkpoint readers for files without one), over N latents from a fixed seed,
+cached in ``cache_dir()/w_avg/`` under a hash of the model's weights, N and the seed.
 """
 
 from __future__ import annotations
@@ -34,12 +39,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .assets import cache_dir
+from .assets import cache_dir, http_allowed
 from .errors import CheckpointError, DownloadError, LatentlabError
 
 NVIDIA_NC = "NVIDIA Source Code License-NC (non-commercial research use)"
 #: Most samples :func:`estimate_w_avg` draws (10 M: minutes even for a 1024 px mapping network).
 MAX_W_AVG_SAMPLES = 10_000_000
+
+#: Largest download accepted unless a caller or registry entry says otherwise (bytes).
+MAX_DOWNLOAD_BYTES = 2 * 2**30
 
 _NGC_SG2 = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
 _ADA_PT = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/"
@@ -51,7 +59,7 @@ class ModelInfo:
 
     ``sha256`` is the published SHA-256 of the file at ``url``, or None when none is published (the
     first download then records one in a ``.sha256`` sidecar). ``format`` is the checkpoint format
-    as :func:`latentlab.checkpoints.sniff_format` names it.
+    as :func:`latentlab.checkpoints.sniff_format` names it. ``max_bytes``: the download size cap.
     """
 
     name: str
@@ -62,6 +70,7 @@ class ModelInfo:
     format: str
     licence: str
     resolution: int
+    max_bytes: int = MAX_DOWNLOAD_BYTES
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,7 +177,7 @@ def fetch_model(name: str, progress: bool = True) -> Path:
             if not path.is_file():
                 raise LatentlabError(f"converting {name} did not produce {path}")
         return path
-    return download(info.url, path, sha256=info.sha256, progress=progress)
+    return download(info.url, path, sha256=info.sha256, progress=progress, max_bytes=info.max_bytes)
 
 
 def _url_cache_path(url: str) -> Path:
@@ -364,15 +373,48 @@ def _read_cached_w_avg(path: Path, w_dim: int) -> np.ndarray | None:
         return None  # unreadable cache entry: recompute and overwrite
 
 
-@torch.no_grad()
-def estimate_w_avg(G, num_samples: int = 10000, seed: int = 0, batch: int = 1000,
-                   cache: bool = True) -> torch.Tensor:
-    """Mean of ``mapping(z)`` (no truncation) over ``num_samples`` latents, float32 [w_dim].
+#: The one w_avg convention (:func:`mapping_mean`): samples, and the seed of the ``torch.Generator``
+#: that draws z (and, for conditional models, the class labels).
+W_AVG_SAMPLES = 10_000
+W_AVG_SEED = 0
+_W_AVG_DRAW = 2000  # z rows drawn per call of torch.randn (labels drawn after each draw)
 
-    z comes from ``np.random.RandomState(seed).randn(num_samples, z_dim)``; a conditional model
-    draws a uniform random class per sample from the same generator. The mean is accumulated in
-    float64. With ``cache`` the result is stored in ``cache_dir()/w_avg/`` keyed by
-    :func:`state_hash`, ``num_samples`` and ``seed``. Returns a tensor on ``G``'s device.
+
+@torch.no_grad()
+def mapping_mean(map_fn: Any, z_dim: int, c_dim: int, w_dim: int, num_samples: int = W_AVG_SAMPLES,
+                 seed: int = W_AVG_SEED, *, batch: int = 1000, device: "str | torch.device" = "cpu") -> torch.Tensor:
+    """The one estimator of the average W: mean of ``map_fn(z, c)`` (no truncation) over
+    ``num_samples`` latents, float32 [w_dim] on ``device``.
+
+    z ~ N(0, I) comes from ``torch.Generator().manual_seed(seed)`` on the CPU, 2000 rows per draw;
+    a conditional model (``c_dim > 0``) gets uniform one-hot labels drawn from the same generator
+    after each z draw. ``map_fn(z [n, z_dim], c [n, c_dim] | None) -> [n, w_dim]`` runs on chunks
+    of ``batch``; the mean is accumulated in float64. Checkpoint readers call it for files that store
+    no w_avg (:mod:`latentlab.checkpoints`), :func:`estimate_w_avg` for a loaded generator.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    total = torch.zeros(w_dim, dtype=torch.float64, device=device)
+    done = 0
+    while done < num_samples:
+        n = min(_W_AVG_DRAW, num_samples - done)
+        z = torch.randn([n, z_dim], generator=gen)
+        c = None
+        if c_dim > 0:
+            c = torch.nn.functional.one_hot(torch.randint(c_dim, [n], generator=gen), c_dim).to(torch.float32)
+        for k in range(0, n, batch):
+            ck = None if c is None else c[k:k + batch].to(device)
+            total += map_fn(z[k:k + batch].to(device), ck).to(torch.float64).sum(dim=0)
+        done += n
+    return (total / num_samples).to(torch.float32)
+
+
+def estimate_w_avg(G, num_samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED, batch: int = 1000,
+                   cache: bool = True) -> torch.Tensor:
+    """:func:`mapping_mean` of a loaded generator's mapping network (``G._map``): float32
+    [w_dim] on G's device.
+
+    With ``cache`` the result is stored in ``cache_dir()/w_avg/`` keyed by :func:`state_hash`,
+    ``num_samples`` and ``seed`` (so it is computed once per model and setting).
     """
     try:
         num_samples, batch = int(num_samples), int(batch)
@@ -387,25 +429,12 @@ def estimate_w_avg(G, num_samples: int = 10000, seed: int = 0, batch: int = 1000
     dev = G.w_avg.device
     cache_file = None
     if cache:
-        key = f"{state_hash(G)[:24]}-n{num_samples}-s{seed}"
+        key = f"tg-{state_hash(G)[:24]}-n{num_samples}-s{seed}"  # "tg": torch.Generator z (files without it: older convention)
         cache_file = cache_dir() / "w_avg" / f"{key}.npy"
         cached = _read_cached_w_avg(cache_file, G.w_dim)
         if cached is not None:
             return torch.from_numpy(cached).to(dev)
-    rng = np.random.RandomState(seed)
-    total = torch.zeros(G.w_dim, dtype=torch.float64, device=dev)
-    done = 0
-    while done < num_samples:
-        n = min(batch, num_samples - done)
-        z = torch.from_numpy(rng.randn(n, G.z_dim).astype(np.float32)).to(dev)
-        c = None
-        if G.c_dim > 0:
-            idx = torch.from_numpy(rng.randint(0, G.c_dim, size=n)).to(dev)
-            c = torch.nn.functional.one_hot(idx, G.c_dim).to(torch.float32)
-        w = G._map(z, c)
-        total += w.to(torch.float64).sum(dim=0)
-        done += n
-    w_avg = (total / num_samples).to(torch.float32)
+    w_avg = mapping_mean(G._map, G.z_dim, G.c_dim, G.w_dim, num_samples, seed, batch=batch, device=dev)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_name(cache_file.name + f".{os.getpid()}.part")
@@ -413,6 +442,17 @@ def estimate_w_avg(G, num_samples: int = 10000, seed: int = 0, batch: int = 1000
             np.save(f, w_avg.cpu().numpy())
         tmp.replace(cache_file)
     return w_avg
+
+
+def generator_w_avg(G, num_samples: int = W_AVG_SAMPLES) -> torch.Tensor:
+    """G's average W [w_dim], the projection start and truncation centre: ``G.w_avg`` as its
+    checkpoint stores it (or as the reader estimated it on loading); for a generator whose buffer
+    was never filled (all zeros: built in memory, not trained) :func:`estimate_w_avg` over
+    ``num_samples``, not cached and not written into G."""
+    w = G.w_avg.detach()
+    if bool(torch.any(w != 0)):
+        return w.float()
+    return estimate_w_avg(G, num_samples=num_samples, cache=False)
 
 
 # ============================================================================== downloads
@@ -451,8 +491,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True,
-             timeout: float = 30.0) -> Path:
+             timeout: float = 30.0, *, allow_http: bool | None = None,
+             max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
     """Download ``url`` to ``dest`` (resumable, verified, atomic) and return ``dest``.
+
+    * https only: a plain ``http://`` URL (or a redirect to one) raises DownloadError unless
+      ``allow_http`` (default: ``$LATENTLAB_ALLOW_HTTP``, set by ``latentlab --allow-http``).
+    * At most ``max_bytes``: a larger Content-Length is refused before any byte is read, and the
+      transfer stops (``.part`` deleted) as soon as more bytes arrive.
 
     * An existing ``dest`` is verified, not downloaded again: against ``sha256`` when given, else
       against its ``.sha256`` sidecar when there is one. A mismatch raises DownloadError.
@@ -472,9 +518,11 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progr
                 raise DownloadError(f"{dest}: sha256 {actual[:16]}... does not match the expected "
                                     f"{recorded[:16]}... (delete the file to download it again)")
         return dest
+    _check_scheme(url, http_allowed(allow_http))
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    digest = _fetch(url, part, progress=progress, timeout=timeout)
+    digest = _fetch(url, part, progress=progress, timeout=timeout, allow_http=http_allowed(allow_http),
+                    max_bytes=int(max_bytes))
     if expected is not None and digest != expected:
         part.unlink(missing_ok=True)
         raise DownloadError(f"{url}: sha256 mismatch (got {digest[:16]}..., expected {expected[:16]}...); "
@@ -482,6 +530,16 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progr
     os.replace(part, dest)
     _write_sidecar(dest, digest)
     return dest
+
+
+def _check_scheme(url: str, allow_http: bool, what: str = "") -> None:
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme == "https" or (scheme == "http" and allow_http):
+        return
+    if scheme == "http":
+        raise DownloadError(f"{what}refusing to download over plain http: {url} (https only; pass "
+                            "latentlab --allow-http or set LATENTLAB_ALLOW_HTTP=1 to allow it)")
+    raise DownloadError(f"{url}: only https URLs can be downloaded")
 
 
 def _open(url: str, start: int, timeout: float):
@@ -492,13 +550,16 @@ def _open(url: str, start: int, timeout: float):
     return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - http(s) only, checked by caller
 
 
-def _fetch(url: str, part: Path, progress: bool, timeout: float) -> str:
-    """Fill ``part`` with the whole body of ``url``; return its SHA-256 hex digest."""
+def _fetch(url: str, part: Path, progress: bool, timeout: float, *, allow_http: bool = False,
+           max_bytes: int = MAX_DOWNLOAD_BYTES) -> str:
+    """Fill ``part`` with the whole body of ``url`` (at most ``max_bytes``); return its SHA-256 hex."""
     from tqdm import tqdm
 
-    if not re.match(r"^https?://", url, flags=re.I):
-        raise DownloadError(f"{url}: only http(s) URLs can be downloaded")
+    _check_scheme(url, allow_http)
     start = part.stat().st_size if part.is_file() else 0
+    if start > max_bytes:
+        part.unlink()
+        start = 0
     try:
         try:
             resp = _open(url, start, timeout)
@@ -512,6 +573,7 @@ def _fetch(url: str, part: Path, progress: bool, timeout: float) -> str:
             else:
                 raise
         with resp:
+            _check_scheme(resp.geturl(), allow_http, what=f"{url} redirected: ")
             status = getattr(resp, "status", 200)
             h = hashlib.sha256()
             if start > 0 and status == 206:
@@ -528,15 +590,23 @@ def _fetch(url: str, part: Path, progress: bool, timeout: float) -> str:
                 mode = "wb"
             length = resp.headers.get("Content-Length")
             total = start + int(length) if length and length.isdigit() else None
+            if total is not None and total > max_bytes:
+                part.unlink(missing_ok=True)
+                raise DownloadError(f"{url} is {total:,} bytes, over the {max_bytes:,}-byte download limit")
             name = part.name[:-5] if part.name.endswith(".part") else part.name
             bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
                        desc=name[:40], disable=not progress, file=sys.stderr, leave=False)
             got = start
             with bar, open(part, mode) as out:
                 while chunk := resp.read(_CHUNK):
+                    got += len(chunk)
+                    if got > max_bytes:
+                        out.close()
+                        part.unlink(missing_ok=True)
+                        raise DownloadError(f"{url} sent more than the {max_bytes:,}-byte download limit; "
+                                            "deleted")
                     out.write(chunk)
                     h.update(chunk)
-                    got += len(chunk)
                     bar.update(len(chunk))
             if total is not None and got != total:
                 raise DownloadError(f"{url}: connection closed after {got} of {total} bytes "
@@ -555,7 +625,8 @@ def _fetch(url: str, part: Path, progress: bool, timeout: float) -> str:
 
 
 __all__ = [
-    "DEFAULT_MODEL", "MODELS", "ModelInfo", "download", "estimate_w_avg", "fetch_model",
+    "DEFAULT_MODEL", "MAX_DOWNLOAD_BYTES", "MODELS", "ModelInfo", "W_AVG_SAMPLES", "W_AVG_SEED", "download",
+    "estimate_w_avg", "generator_w_avg", "mapping_mean", "fetch_model",
     "generator_from_checkpoint", "is_cached", "list_models", "load_generator", "model_info", "model_path",
     "resolve_checkpoint", "resolve_device", "sha256_file", "state_hash",
 ]

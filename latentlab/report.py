@@ -225,13 +225,12 @@ def render_html(report: Report) -> str:
 
 def write_report(report: Report, path: "str | Path", *, force: bool = False) -> Path:
     """Render ``report`` and write it to ``path`` (never overwrites unless ``force``)."""
+    from .imageio import write_bytes_atomic
+
     path = Path(path)
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:
         raise LatentlabError(f"{path} already exists; use --force to overwrite")
-    text = render_html(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_bytes_atomic(path, render_html(report), force=force)
 
 
 __all__ = ["Figure", "Report", "STATUSES", "Step", "png_bytes", "png_data_uri", "render_html", "write_report"]

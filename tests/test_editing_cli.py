@@ -56,7 +56,8 @@ def _ws(path: Path) -> torch.Tensor:
 
 def test_style_writes_mix_and_paste(env, tmp_path):
     r = env["root"]
-    res = _run(env, "style", r / "a.npz", r / "b.npz", "--layers", "rows:2-5", "--outdir", tmp_path)
+    res = _run(env, "style", r / "a.npz", r / "b.npz", "--layers", "rows:2-5", "--outdir", tmp_path,
+               "--photo", r / "photo.png")
     assert res.exit_code == 0, res.output
     a, b = env["ws"]["a"], env["ws"]["b"]
     expected = a.clone()
@@ -101,7 +102,7 @@ def test_edit_directions_and_sefa_follow_the_formula(env, tmp_path):
     d = np.random.RandomState(5).randn(16).astype(np.float32)
     np.save(tmp_path / "d.npy", d)
     res = _run(env, "edit", r / "a.npz", "--direction", f"{tmp_path / 'd.npy'}:2.5@rows:0-3",
-               "--sefa", "1:-1.5@rows:5-8", "--outdir", tmp_path / "out")
+               "--sefa", "1:-1.5@rows:5-8", "--outdir", tmp_path / "out", "--photo", r / "photo.png")
     assert res.exit_code == 0, res.output
     out = _ws(tmp_path / "out" / "a_edit.npz")
     expected = env["ws"]["a"].clone().double()
@@ -144,7 +145,7 @@ def test_edit_default_range_comes_from_the_direction_file(env, tmp_path, monkeyp
 
 def test_edit_sweep_writes_strip_and_video(env, tmp_path):
     r = env["root"]
-    res = _run(env, "edit", r / "a.npz", "--sweep", "sefa:0=-2:2:3", "--outdir", tmp_path)
+    res = _run(env, "edit", r / "a.npz", "--sweep", "sefa:0=-2:2:3", "--outdir", tmp_path, "--photo", r / "photo.png")
     assert res.exit_code == 0, res.output
     strip = load_image(tmp_path / "a_edit_sweep_sefa0.png")
     assert strip.shape == (256, 3 * 256 + 2 * 4, 3)
@@ -155,7 +156,7 @@ def test_edit_sweep_writes_strip_and_video(env, tmp_path):
 def test_transfer_formula(env, tmp_path):
     r = env["root"]
     res = _run(env, "transfer", r / "a.npz", "--from", r / "b.npz", "--to", r / "c.npz", "--strength", "0.5",
-               "--layers", "rows:0-2", "--outdir", tmp_path)
+               "--layers", "rows:0-2", "--outdir", tmp_path, "--photo", r / "photo.png")
     assert res.exit_code == 0, res.output
     a, b, c = env["ws"]["a"], env["ws"]["b"], env["ws"]["c"]
     expected = a.clone()
@@ -167,7 +168,7 @@ def test_transfer_formula(env, tmp_path):
 def test_swap_mix_and_chain(env, tmp_path):
     r = env["root"]
     res = _run(env, "swap", r / "a.npz", r / "b.npz", "--identity-layers", "rows:0-5", "--keep-layers", "rows:0",
-               "--outdir", tmp_path)
+               "--outdir", tmp_path, "--photo", r / "photo.png")
     assert res.exit_code == 0, res.output
     a, b = env["ws"]["a"], env["ws"]["b"]
     expected = b.clone()
@@ -186,7 +187,8 @@ def test_morph_video(env, tmp_path):
 
     r = env["root"]
     out = tmp_path / "m.mp4"
-    res = _run(env, "morph", r / "a.npz", r / "b.npz", "--frames", 4, "--size", 64, "--out", out)
+    res = _run(env, "morph", r / "a.npz", r / "b.npz", "--frames", 4, "--size", 64, "--out", out,
+               "--photo", r / "photo.png")
     assert res.exit_code == 0, res.output
     with iio.get_reader(str(out)) as rd:
         assert rd.count_frames() == 4

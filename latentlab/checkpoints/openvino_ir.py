@@ -168,8 +168,7 @@ def _ports(el: ET.Element | None) -> dict[int, tuple[int, ...]]:
 # module hard-codes (slopes, gains, eps, Haar filters, style gains) is checked against the IR.
 
 CONVERTER_VERSION = 2  # bump when the native layout written by this module changes
-W_AVG_SAMPLES = 10_000
-W_AVG_SEED = 0  # torch.Generator().manual_seed(0); z = torch.randn(10000, z_dim, generator=...)
+from ..registry import W_AVG_SAMPLES, W_AVG_SEED  # noqa: E402  (the one w_avg convention: registry.mapping_mean)
 
 _SHAPE_OPS = {"ShapeOf"}
 
@@ -442,19 +441,14 @@ def _style_order_key(name: str) -> int:
         raise CheckpointError(f"style layer name {name!r} has no number after its first underscore") from None
 
 
-@torch.no_grad()
 def compute_w_avg(generator: torch.nn.Module, num_samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED,
                   batch_size: int = 1000) -> torch.Tensor:
-    """Mean of ``generator._map(z)`` over ``num_samples`` z ~ N(0, I) from ``torch.Generator`` seed
-    ``seed`` (drawn on the CPU in one call, ``torch.randn(num_samples, z_dim)``); accumulated in float64.
-    Returns [w_dim] float32."""
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(num_samples, generator.z_dim, generator=gen)
-    device = generator.w_avg.device
-    total = torch.zeros(generator.w_dim, dtype=torch.float64, device=device)
-    for start in range(0, num_samples, batch_size):
-        total += generator._map(z[start:start + batch_size].to(device), None).double().sum(0)
-    return (total / num_samples).float()
+    """:func:`latentlab.registry.mapping_mean` (the one w_avg estimator) of ``generator._map``:
+    float32 [w_dim]."""
+    from ..registry import mapping_mean
+
+    return mapping_mean(generator._map, generator.z_dim, 0, generator.w_dim, num_samples, seed, batch=batch_size,
+                        device=generator.w_avg.device)
 
 
 def read_mobilestylegan_ir(mapping_xml: str | Path, synthesis_xml: str | Path,

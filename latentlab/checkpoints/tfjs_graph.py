@@ -19,7 +19,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -284,3 +284,36 @@ def read_tfjs_graph(path: str | Path, *, max_json_bytes: int = MAX_JSON_BYTES,
 
 
 __all__ = ["TfjsNode", "TfjsGraph", "decode_attr", "read_tfjs_graph", "read_tfjs_weights"]
+
+
+class ConstantTaker:
+    """Takes a graph's float32 constants by name for a port's layers, strictly.
+
+    ``take(name, shape)`` returns the array after checking it exists, has that shape, is float32 and
+    finite, and remembers it; :meth:`check_all_used` then refuses a graph with float32 constants the
+    port did not use (a different network under the same names). Errors are one-line
+    :class:`CheckpointError` naming ``source`` and the network ``what``.
+    """
+
+    def __init__(self, weights: dict[str, np.ndarray], source: str, what: str) -> None:
+        self.weights, self.source, self.what = weights, source, what
+        self.used: set[str] = set()
+
+    def __call__(self, name: str, shape: Sequence[int]) -> np.ndarray:
+        if name not in self.weights:
+            raise CheckpointError(f"{self.source}: {self.what} weight {name} is missing")
+        arr = np.asarray(self.weights[name])
+        if tuple(arr.shape) != tuple(shape) or arr.dtype != np.float32:
+            raise CheckpointError(f"{self.source}: {name} is {arr.dtype} {tuple(arr.shape)}, "
+                                  f"expected float32 {tuple(shape)}")
+        if not np.isfinite(arr).all():
+            raise CheckpointError(f"{self.source}: {name} has non-finite values")
+        self.used.add(name)
+        return arr
+
+    def check_all_used(self) -> None:
+        unused = sorted(k for k, v in self.weights.items() if k not in self.used
+                        and np.asarray(v).dtype == np.float32)
+        if unused:
+            raise CheckpointError(f"{self.source}: {len(unused)} graph weight(s) not used by {self.what}, "
+                                  f"e.g. {unused[0]}")

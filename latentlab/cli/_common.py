@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import click
 
@@ -11,23 +10,10 @@ from ..errors import LatentlabError
 
 NOISE_MODES = ("const", "random", "none")
 
-#: Largest magnitude accepted for an edit strength, a truncation psi or a transfer strength: far
-#: beyond any useful value (edit directions are in units of the attribute's std), small enough that
-#: the latent stays finite and the image is not a black or saturated frame.
-MAX_STRENGTH = 100.0
-
-
-def finite_number(text: "str | float", what: str, limit: float | None = None) -> float:
-    """``text`` as a finite float (and ``|x| <= limit`` when given); one-line LatentlabError otherwise."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise LatentlabError(f"{what}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise LatentlabError(f"{what}: {text!r} is not a finite number")
-    if limit is not None and abs(value) > limit:
-        raise LatentlabError(f"{what}: {value:g} is out of range (|value| <= {limit:g})")
-    return value
+# One home for these (re-exported for the commands): the strength limit, the number check and the
+# overwrite guard live in the library, so the CLI, the UI and the API refuse the same inputs.
+from ..editing.pipeline import MAX_STRENGTH, finite_number  # noqa: E402
+from ..editing.render import refuse as refuse_existing  # noqa: E402
 
 
 def output_name(name: str) -> str:
@@ -90,23 +76,3 @@ def load_model(network: str, device: str, w_avg_samples: int | None = None):
 def check_truncation(G, truncation_cutoff: int | None) -> None:
     if truncation_cutoff is not None and truncation_cutoff > G.num_ws:
         raise LatentlabError(f"--trunc-cutoff {truncation_cutoff} exceeds the {G.num_ws} W+ rows of this model")
-
-
-def refuse_existing(paths: list[Path], force: bool) -> None:
-    """Raise LatentlabError naming the first existing path unless ``force``."""
-    if force:
-        return
-    existing = [p for p in paths if p.exists()]
-    if existing:
-        more = f" (and {len(existing) - 1} more output files)" if len(existing) > 1 else ""
-        raise LatentlabError(f"{existing[0]}{more} already exists; use --force to overwrite "
-                             "or choose another output")
-
-
-def save_png(array, path: Path) -> None:
-    """Write a uint8 [H, W, C] array (C = 1 or 3) as PNG."""
-    from PIL import Image
-
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    Image.fromarray(array).save(path)

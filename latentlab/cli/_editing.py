@@ -13,12 +13,18 @@ from ._common import MAX_STRENGTH, device_option, finite_number, network_option
 
 INPUT_HELP = ("Inputs are photos (aligned and projected on the fly with --preset, default fast; the result is "
               "cached and reused) or latent .npz files from `latentlab project` or another editing command.")
+PHOTO_HELP = ("Original photo of the latent .npz input that results are pasted into ({which}), for the "
+              "_pasted outputs; without it a latent input gives aligned results only (photo paths stored "
+              "inside latent files are never opened). Photo inputs need no --photo.")
 
 
-def editing_options(default_outdir: str):
-    """--network --outdir --force --device --preset --num-steps --no-cache --face-index --rows-exact."""
+def editing_options(default_outdir: str, photo_for: str = "the first input"):
+    """--network --outdir --force --device --preset --num-steps --no-cache --face-index --rows-exact
+    --photo (``photo_for`` names the input whose original photo --photo is, for the help)."""
 
     def deco(f):
+        f = click.option("--photo", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                         metavar="PATH", help=PHOTO_HELP.format(which=photo_for))(f)
         f = click.option("--rows-exact", is_flag=True,
                          help="Read bare numbers in layer ranges as this model's own W+ rows (like the rows: "
                               "prefix) instead of rows of StyleGAN2-1024's 18-row layout.")(f)
@@ -28,8 +34,10 @@ def editing_options(default_outdir: str):
                                                           "projection exists (and do not cache).")(f)
         f = click.option("--num-steps", type=click.IntRange(min=1), default=None,
                          help="Projection steps for photo inputs (default: the preset's).")(f)
-        f = click.option("--preset", type=click.Choice(["fast", "seed", "nvidia"]), default="fast",
-                         show_default=True, help="Projection preset for photo inputs.")(f)
+        f = click.option("--preset", type=click.Choice(["fast", "seed", "nvidia", "pti"]), default="fast",
+                         show_default=True, help="Projection preset for photo inputs (pti: a W projection, "
+                                                 "then pivotal tuning of the generator for this person; "
+                                                 "results render with the tuned generator).")(f)
         f = device_option(f)
         f = click.option("--force", is_flag=True, help="Overwrite existing outputs.")(f)
         f = click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path(default_outdir),
@@ -44,7 +52,7 @@ class Session:
     """A loaded generator plus the input settings of one command invocation."""
 
     def __init__(self, network: str, device: str, preset: str, num_steps: int | None, no_cache: bool,
-                 face_index: int, rows_exact: bool) -> None:
+                 face_index: int, rows_exact: bool, photo: Path | None = None) -> None:
         from ._common import load_model
 
         self.network = network
@@ -54,24 +62,42 @@ class Session:
         self.cache = not no_cache
         self.face_index = face_index
         self.rows_exact = rows_exact
+        self.photo = photo  # --photo: the original photo of the input results are pasted into
 
     @classmethod
     def from_kwargs(cls, kw: dict[str, Any]) -> "Session":
         return cls(kw.pop("network"), kw.pop("device"), kw.pop("preset"), kw.pop("num_steps"), kw.pop("no_cache"),
-                   kw.pop("face_index"), kw.pop("rows_exact"))
+                   kw.pop("face_index"), kw.pop("rows_exact"), kw.pop("photo", None))
 
     def config(self):
-        from ..inversion import PRESETS
+        """The projector settings for photo inputs (as :func:`latentlab.api.project` builds them)."""
+        from ..inversion.project import preset_config
 
-        cfg = PRESETS[self.preset]
-        return cfg.replace(num_steps=self.num_steps) if self.num_steps else cfg
+        return preset_config(self.preset, num_steps=self.num_steps)
 
-    def latent(self, arg: "str | Path"):
-        from ..editing.inputs import resolve_latent
+    def latent(self, arg: "str | Path", *, paste_into: bool = False):
+        """``arg`` (photo or latent .npz) resolved; with ``paste_into`` it is the input results are
+        pasted into and gets ``--photo`` (refused for a photo input, which is its own original)."""
+        from ..editing.inputs import LATENT_SUFFIXES, resolve_latent
 
+        photo = self.photo if paste_into else None
+        if photo is not None and Path(arg).suffix.lower() not in LATENT_SUFFIXES:
+            raise LatentlabError(f"--photo is for a latent .npz input; {arg} is a photo, its own original")
         return resolve_latent(arg, self.G, network=self.network, config=self.config(), preset=self.preset,
                               cache=self.cache, face_index=self.face_index,
-                              log=lambda m: click.echo(m, err=True))
+                              log=lambda m: click.echo(m, err=True), photo=photo)
+
+    def projection(self, arg: "str | Path", *, paste_into: bool = False):
+        """``arg`` as a :class:`latentlab.api.Projection` (see :meth:`latent`): what the commands
+        hand to the API's editing functions."""
+        from ..api import Projection
+
+        return Projection(self.G, self.latent(arg, paste_into=paste_into), network=self.network)
+
+    def refuse_photo(self, why: str) -> None:
+        """One-line error when --photo was given to a mode that pastes nothing (``why``)."""
+        if self.photo is not None:
+            raise LatentlabError(f"--photo is not used {why}")
 
     def rows(self, spec: str) -> list[int]:
         from ..editing.layers import parse_layers
@@ -136,5 +162,5 @@ def greedy_command(name: str, greedy: tuple[str, ...], **kwargs: Any):
     return click.command(name, cls=cls, **kwargs)
 
 
-__all__ = ["INPUT_HELP", "SPEC_HELP", "Session", "editing_options", "greedy_command", "parse_strength",
+__all__ = ["INPUT_HELP", "PHOTO_HELP", "SPEC_HELP", "Session", "editing_options", "greedy_command", "parse_strength",
            "split_strength"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import LatentlabError
+from ..engine.options import engine_options
 from ._common import MAX_STRENGTH, FiniteFloat, device_option, network_option, refuse_existing
 
 
@@ -54,16 +55,22 @@ def _names(spec: str | None, what: str) -> list[str]:
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True, help="Images per forward pass.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the render/score cache.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@engine_options
 @device_option
 def fit_cmd(network: str, attributes: str, num_samples: int, seed: int, truncation_psi: float,
             condition: str | None, fraction: float, val_fraction: float, method: str, layers: str | None,
-            out: Path | None, outdir: Path | None, batch: int, no_cache: bool, force: bool, device: str) -> None:
+            out: Path | None, outdir: Path | None, batch: int, no_cache: bool, force: bool, engine: str,
+            ray_address: str | None, ray_workers: int | None, threads_per_worker: int | None, device: str) -> None:
     """Fit linear attribute boundaries in W on the generator's own samples.
 
     Samples N latents, renders them (shrunk to 256 px), scores each face with dlib landmarks and the
     age/gender networks, keeps the top and bottom --fraction, fits a linear classifier in W and
     saves its unit normal with metadata. Renders and scores are cached per (model, seed, psi), so
     fitting more attributes, or rerunning after an interruption, does not render again.
+
+    With --engine ray, the chunks of seeds missing from the cache are rendered and scored as Ray
+    tasks (--network must be loadable on every node: a registry name or a shared path); the cache
+    is written here and the classifier is fitted here, with the same result as --engine local.
     """
     from ..assets import cache_dir
     from ..editing.attributes import model_key
@@ -87,8 +94,15 @@ def fit_cmd(network: str, attributes: str, num_samples: int, seed: int, truncati
     refuse_existing(list(paths.values()), force)
 
     G = load_model(network, device)
+    compute_chunks = None
+    if engine == "ray":
+        from ..engine.ray_engine import ray_chunk_runner, require_ray
+
+        require_ray()
+        compute_chunks = ray_chunk_runner(network=str(network), device=device, address=ray_address,
+                                          workers=ray_workers, threads_per_worker=threads_per_worker)
     samples = collect_samples(G, num_samples, seed=seed, truncation_psi=truncation_psi, model=key,
-                              cache=not no_cache, batch=batch, progress=True)
+                              cache=not no_cache, batch=batch, progress=True, compute_chunks=compute_chunks)
     if "face_found" in samples.scores:
         click.echo(f"{len(samples)} samples, a face found in {int(samples.scores['face_found'].sum())}")
     for n in names:

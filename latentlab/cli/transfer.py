@@ -21,7 +21,7 @@ from ._common import MAX_STRENGTH, FiniteFloat, output_name
               help="Rows the change is applied on (default: the seed's smile rows 0-5, i.e. rows 0..4 of the "
                    "18-row layout = 4-16 px). " + SPEC_HELP)
 @click.option("--name", default=None, help="Output name (default: <target>_transfer).")
-@editing_options("out/transfer")
+@editing_options("out/transfer", photo_for="TARGET")
 def command(target: Path, from_: Path, to: Path, strength: float, layers: str, name: str | None, outdir: Path,
             force: bool, **kw) -> None:
     """Transfer the change FROM -> TO (an expression) onto TARGET.
@@ -31,21 +31,15 @@ def command(target: Path, from_: Path, to: Path, strength: float, layers: str, n
     (from | to | target | result). Inputs are photos (projected, cached) or latent .npz files.
     """
     name = output_name(name) if name is not None else None
-    from ..editing.mixing import expression_transfer
-    from ..editing.render import refuse, render, strip, write_result
-    from ..imageio import save_image
+    from .. import api
+    from ..editing.render import refuse, write_result
 
     s = Session.from_kwargs(kw)
     rows = s.rows(layers)
-    t, a, b = s.latent(target), s.latent(from_), s.latent(to)
+    t, a, b = s.projection(target, paste_into=True), s.projection(from_), s.projection(to)
     name = name or f"{t.name}_transfer"
-    compare = outdir / f"{name}_compare.png"
-    refuse([compare], force)
-    ws = expression_transfer(t.ws, a.ws, b.ws, strength, rows)
-    res = write_result(outdir, name, s.G, ws, t, network=s.network, force=force,
-                       settings={"edit": {"op": "transfer", "target": str(target), "from": str(from_), "to": str(to),
-                                          "strength": strength, "layers": layers, "rows": rows}})
-    srcs = [render(s.G, x.ws, x.noise)[0] for x in (a, b, t)]
-    save_image(strip([*srcs, res["image"]]), compare, force=force)
+    refuse([outdir / f"{name}_compare.png"], force)
+    write_result(outdir, name, api.transfer(t, a, b, strength, layers, rows_exact=s.rows_exact), force=force,
+                 compare=[a.array, b.array, t.array])
     click.echo(f"latentlab: transferred {from_} -> {to} x {strength:g} on {s.describe(rows)}; "
                f"wrote {outdir}/{name}*")

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import LatentlabError
+from .mixing import apply_offset
 
 
 @dataclass
@@ -41,15 +41,20 @@ class Direction:
         return value if 0 < value <= 100 else default
 
     def save(self, path: "str | Path", *, force: bool = False) -> Path:
+        """Write the direction ``.npz`` (format above; atomically, never over an existing file
+        unless ``force``). Returns the path."""
+        import io
+
+        from ..imageio import write_bytes_atomic
+        from .render import refuse
+
         path = Path(path)
-        if path.exists() and not force:
-            raise LatentlabError(f"{path} already exists; use --force to overwrite")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            np.savez(f, direction=np.asarray(self.vector, np.float32), name=np.array(self.name),
-                     layers=np.array(self.layers), model=np.array(self.model),
-                     meta=np.array(json.dumps(self.meta, sort_keys=True)))
-        return path
+        refuse([path], force)
+        buf = io.BytesIO()
+        np.savez(buf, direction=np.asarray(self.vector, np.float32), name=np.array(self.name),
+                 layers=np.array(self.layers), model=np.array(self.model),
+                 meta=np.array(json.dumps(self.meta, sort_keys=True)))
+        return write_bytes_atomic(path, buf.getvalue(), force=force)
 
 
 def load_direction(path: "str | Path", *, name: str | None = None) -> Direction:
@@ -80,24 +85,6 @@ def load_direction(path: "str | Path", *, name: str | None = None) -> Direction:
     return d
 
 
-def apply_direction(ws: torch.Tensor, direction: np.ndarray | torch.Tensor, strength: float,
-                    rows: list[int] | None = None) -> torch.Tensor:
-    """``ws + strength * direction`` on the given W+ rows (all when None); returns a new tensor.
-
-    ws: [N, num_ws, w_dim]; direction: [w_dim] (same vector on every chosen row) or
-    [num_ws, w_dim] (row-wise). Shapes are checked with one-line errors.
-    """
-    d = torch.as_tensor(np.asarray(direction, np.float32) if not isinstance(direction, torch.Tensor) else direction)
-    d = d.to(ws.device, ws.dtype)
-    if ws.ndim != 3:
-        raise LatentlabError(f"ws must be [N, num_ws, w_dim], got {list(ws.shape)}")
-    num_ws, w_dim = ws.shape[1:]
-    if d.shape[-1] != w_dim or (d.ndim == 2 and d.shape[0] != num_ws) or d.ndim not in (1, 2):
-        raise LatentlabError(f"direction of shape {list(d.shape)} does not fit ws rows [{num_ws}, {w_dim}]")
-    full = d.expand(num_ws, w_dim) if d.ndim == 1 else d
-    mask = torch.zeros(num_ws, 1, device=ws.device, dtype=ws.dtype)
-    idx = list(range(num_ws)) if rows is None else rows
-    if any(r < 0 or r >= num_ws for r in idx):
-        raise LatentlabError(f"rows {idx} outside this model's 0..{num_ws - 1}")
-    mask[idx] = 1
-    return ws + strength * (full * mask).unsqueeze(0)
+#: ``apply_direction(ws, direction, strength, rows=None)``: ``ws + strength * direction`` on the given
+#: W+ rows; the same function as :func:`latentlab.editing.mixing.apply_offset` (one implementation).
+apply_direction = apply_offset

@@ -159,7 +159,8 @@ def _score_chunk(scorer: Scorer, images: np.ndarray) -> dict[str, np.ndarray]:
 
 def collect_samples(G, num_samples: int, *, seed: int = 0, truncation_psi: float = 0.7,
                     scorer: Scorer | None = None, scorer_id: str | None = None, model: str = "",
-                    cache: bool = True, batch: int = 4, progress: bool = True) -> Samples:
+                    cache: bool = True, batch: int = 4, progress: bool = True,
+                    compute_chunks: "Callable | None" = None) -> Samples:
     """Sample, render, score: the data a direction is fitted on.
 
     ``scorer``: images uint8 [n, 256, 256, 3] -> name -> [n] scores (default
@@ -168,6 +169,13 @@ def collect_samples(G, num_samples: int, *, seed: int = 0, truncation_psi: float
     :data:`DEFAULT_SCORER_ID` for the default scorer; a custom scorer's scores are cached only when
     it is given a ``scorer_id``), so a second call or an interrupted one continues where the last
     stopped, one chunk of :data:`CHUNK` samples at a time.
+
+    ``compute_chunks``: how the chunks missing from the cache are rendered and scored; None: here,
+    one after the other; :func:`latentlab.engine.ray_engine.ray_chunk_runner`: as Ray tasks. It is
+    called as ``compute_chunks(G, jobs, truncation_psi=, batch=, scorer=, on_done=)`` with jobs
+    ``{"start", "n", "z"}`` (render and score) or ``{"start", "n", "images"}`` (renders cached:
+    score only), and calls ``on_done(job, renders or None, scores)`` for each; the results and the
+    cache are the same either way.
     """
     from tqdm.auto import tqdm
 
@@ -183,39 +191,65 @@ def collect_samples(G, num_samples: int, *, seed: int = 0, truncation_psi: float
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     z_all = sample_latents(G, num_samples, seed)
-    starts = list(range(0, num_samples, CHUNK))
-    ws, scores, seconds, timed = [], [], 0.0, 0
     bar = tqdm(total=num_samples, desc="render+score", unit="img", disable=not progress)
-    for s in starts:
+    results: dict[int, dict[str, np.ndarray]] = {}
+    jobs: list[dict] = []
+    for s in range(0, num_samples, CHUNK):
         n = min(CHUNK, num_samples - s)
-        rpath = _chunk_path(folder, "renders", s) if folder else None
-        spath = _chunk_path(folder, f"scores-{scorer_id}", s) if folder and scorer_id else None
-        sc = _load_chunk(spath, n) if spath else None
-        if sc is None:
-            rend = _load_chunk(rpath, n) if rpath else None
-            if rend is None:
-                rend = _render_chunk(G, z_all[s:s + n], truncation_psi, batch, bar)
-                if rpath is not None:
-                    _save_npz(rpath, start=np.int64(s), **rend)
-            else:
-                bar.update(n)
-            sc = _score_chunk(scorer, rend["images"][:n])
-            sc["w"] = rend["w"][:n]
-            # Render time of these n samples (NaN for chunks written without a timing).
-            sc["render_seconds"] = np.float64(float(rend.get("seconds", np.nan)) * n / rend["w"].shape[0])
-            if spath is not None:
-                _save_npz(spath, **sc)
-        else:
+        job = {"start": s, "n": n,
+               "rpath": _chunk_path(folder, "renders", s) if folder else None,
+               "spath": _chunk_path(folder, f"scores-{scorer_id}", s) if folder and scorer_id else None}
+        sc = _load_chunk(job["spath"], n) if job["spath"] else None
+        if sc is not None:
+            results[s] = sc
             bar.update(n)
-        w = sc["w"][:n]
-        ws.append(w)
+            continue
+        rend = _load_chunk(job["rpath"], n) if job["rpath"] else None
+        if rend is None:
+            job["z"] = z_all[s:s + n]
+        else:
+            job["images"], job["renders"] = rend["images"][:n], rend
+        jobs.append(job)
+
+    def on_done(job: dict, rend: "dict[str, np.ndarray] | None", sc: dict[str, np.ndarray]) -> None:
+        s, n = job["start"], job["n"]
+        if rend is not None:
+            if job["rpath"] is not None:
+                _save_npz(job["rpath"], start=np.int64(s), **rend)
+        else:
+            rend = job["renders"]
+        if compute_chunks is not None or "images" in job:
+            bar.update(n)  # (renders made here advance the bar batch by batch as they go)
+        sc = dict(sc)
+        sc["w"] = rend["w"][:n]
+        # Render time of these n samples (NaN for chunks written without a timing).
+        sc["render_seconds"] = np.float64(float(rend.get("seconds", np.nan)) * n / rend["w"].shape[0])
+        if job["spath"] is not None:
+            _save_npz(job["spath"], **sc)
+        results[s] = sc
+
+    if compute_chunks is None:
+        for job in jobs:
+            rend = None if "images" in job else _render_chunk(G, job["z"], truncation_psi, batch, bar)
+            images = job["images"] if "images" in job else rend["images"][:job["n"]]
+            on_done(job, rend, _score_chunk(scorer, images))
+    elif jobs:
+        compute_chunks(G, [{k: v for k, v in j.items() if k in ("start", "n", "z", "images")} | {"_job": j}
+                           for j in jobs], truncation_psi=truncation_psi, batch=batch, scorer=scorer,
+                       on_done=lambda job, rend, sc: on_done(job["_job"], rend, sc))
+    bar.close()
+
+    ws, scores, seconds, timed = [], [], 0.0, 0
+    for s in range(0, num_samples, CHUNK):
+        n = min(CHUNK, num_samples - s)
+        sc = results[s]
+        ws.append(sc["w"][:n])
         scores.append({k: v[:n] for k, v in sc.items()
                        if k not in ("w", "seconds", "render_seconds") and np.ndim(v) == 1})
         t = float(sc["seconds"]) + float(sc.get("render_seconds", np.nan))
         if np.isfinite(t):
             seconds += t
             timed += n
-    bar.close()
     names = set(scores[0]) if scores else set()
     for sdict in scores:
         names &= set(sdict)

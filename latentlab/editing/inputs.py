@@ -35,7 +35,9 @@ class ResolvedLatent:
     ws: [1, num_ws, w_dim] on G's device; noise: name -> [1, 1, H, W] (may be empty);
     transform: FaceTransform or None; original: uint8 [H, W, 3] photo or None;
     photo: path of the original photo (None if unknown); name: short name for output files;
-    aligned: uint8 [R, R, 3] aligned photo when known (the projection target).
+    aligned: uint8 [R, R, 3] aligned photo when known (the projection target);
+    generator: the pivotally tuned generator when the latent carries a tuning (render with
+    :meth:`generator_for`), with ``delta`` its parameter deltas (name -> float32 tensor).
     """
 
     ws: torch.Tensor
@@ -47,9 +49,15 @@ class ResolvedLatent:
     source: Path
     aligned: np.ndarray | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    generator: Generator | None = None
+    delta: dict[str, torch.Tensor] | None = None
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.ws, self.noise, self.transform, self.original))
+
+    def generator_for(self, G: Generator) -> Generator:
+        """The generator that renders this latent: its tuned copy when it carries one, else ``G``."""
+        return self.generator if self.generator is not None else G
 
     @property
     def can_paste(self) -> bool:
@@ -83,25 +91,27 @@ def _stderr(msg: str) -> None:
 
 
 def _original_from_settings(settings: dict[str, Any], transform: Any, log: Callable[[str], None],
-                            source: Path) -> tuple[np.ndarray | None, Path | None]:
+                            source: Path, photo: "str | Path | None" = None) -> tuple[np.ndarray | None, Path | None]:
+    """The original photo to paste results into: only ``photo`` (the user's ``--photo``), never a
+    path stored in the latent's ``settings`` (a shared latent must not make a command read local
+    files). Without ``photo``: (None, None) and one line saying aligned results only are written.
+    A given ``photo`` that cannot be used (no transform, unreadable, another size than the one the
+    latent was aligned from) is a one-line LatentlabError."""
     from ..imageio import load_image
 
-    photo = settings.get("photo")
-    if not photo or transform is None:
+    if photo is None:
+        if transform is not None:
+            named = " (it names one; pass --photo PATH to use it)" if settings.get("photo") else ""
+            log(f"latentlab: {source}: no original photo given{named}; writing aligned results only")
         return None, None
     p = Path(photo)
-    if not p.is_file():
-        log(f"latentlab: {source}: original photo {p} not found; writing aligned results only")
-        return None, None
-    try:
-        img = load_image(p)
-    except LatentlabError as exc:
-        log(f"latentlab: {source}: cannot read the original photo ({exc}); writing aligned results only")
-        return None, None
+    if transform is None:
+        raise LatentlabError(f"{source}: has no alignment data, so results cannot be pasted into --photo {p}")
+    img = load_image(p)
     if tuple(img.shape[:2]) != tuple(transform.original_size):
-        log(f"latentlab: {source}: {p} is not the photo this latent was aligned from (size differs); "
-            "writing aligned results only")
-        return None, None
+        h, w = transform.original_size
+        raise LatentlabError(f"--photo {p}: is {img.shape[1]}x{img.shape[0]} px but {source} was aligned from a "
+                             f"{w}x{h} photo (not its original)")
     return img, p
 
 
@@ -113,7 +123,8 @@ def _aligned_from(original: np.ndarray, transform: Any, resolution: int) -> np.n
     return np.ascontiguousarray(out.reshape(resolution, resolution, -1)[:, :, :3])
 
 
-def load_latent_for(path: Path, G: Generator, network: str, log: Callable[[str], None] = _stderr) -> ResolvedLatent:
+def load_latent_for(path: Path, G: Generator, network: str, log: Callable[[str], None] = _stderr,
+                    photo: "str | Path | None" = None) -> ResolvedLatent:
     """Read a latent ``.npz`` for generator G (``network`` names it); one-line errors for shapes
     that do not fit or latents written for another model."""
     from ..inversion.runner import load_latent
@@ -129,17 +140,24 @@ def load_latent_for(path: Path, G: Generator, network: str, log: Callable[[str],
     for k, v in lat.noise.items():
         if k in buffers and tuple(v.shape[-2:]) == tuple(buffers[k].shape[-2:]):
             noise[k] = v.reshape(1, 1, *v.shape[-2:]).to(G.device, torch.float32)
-    original, photo = _original_from_settings(lat.settings, lat.transform, log, path)
+    generator, delta = None, None
+    if lat.tuning:
+        from ..inversion.pti import apply_delta, load_delta
+
+        delta = load_delta(path.parent / lat.tuning["file"], G, sha256=lat.tuning["sha256"])
+        generator = apply_delta(G, delta)
+    original, photo = _original_from_settings(lat.settings, lat.transform, log, path, photo)
     aligned = _aligned_from(original, lat.transform, G.img_resolution) if original is not None else None
     name = path.stem if path.stem not in ("latent", "samples") else (path.parent.name or path.stem)
     return ResolvedLatent(lat.ws.to(G.device, torch.float32), noise, lat.transform, original, photo, name,
-                          path, aligned, lat.settings)
+                          path, aligned, lat.settings, generator, delta)
 
 
 def resolve_latent(arg: "str | Path", G: Generator, *, network: str, config: Any = None, preset: str = "fast",
                    cache: bool = True, face_index: int = 0, progress: bool = True,
-                   log: Callable[[str], None] = _stderr) -> ResolvedLatent:
-    """A photo or latent ``.npz`` -> :class:`ResolvedLatent` for generator G.
+                   log: Callable[[str], None] = _stderr, photo: "str | Path | None" = None) -> ResolvedLatent:
+    """A photo or latent ``.npz`` -> :class:`ResolvedLatent` for generator G (``photo``: the
+    original photo of a latent input, for paste-back; stored photo paths are never followed).
 
     arg: a ``.npz`` written by ``latentlab project`` (or any editing command), or an image file,
     which is aligned and projected with ``config`` (a ProjectorConfig; default ``PRESETS[preset]``)
@@ -152,7 +170,7 @@ def resolve_latent(arg: "str | Path", G: Generator, *, network: str, config: Any
     if not path.is_file():
         raise LatentlabError(f"{path}: no such file (give a photo or a latent .npz)")
     if path.suffix.lower() in LATENT_SUFFIXES:
-        return load_latent_for(path, G, network, log)
+        return load_latent_for(path, G, network, log, photo=photo)
 
     if config is None:
         if preset not in PRESETS:
@@ -182,13 +200,22 @@ def resolve_latent(arg: "str | Path", G: Generator, *, network: str, config: Any
     result = project(G, target, config, progress=progress)
     ws = result.ws[:1].to(G.device, torch.float32)
     noise = {k: v[:1].to(G.device) for k, v in result.noise.items()}
+    generator, delta = None, None
+    if config.tuning is not None and not result.interrupted:
+        from ..inversion.pti import delta_path_for, pivotal_tuning, save_delta, tuning_identity_loss
+
+        log(f"latentlab: pivotal tuning for {path} ({config.tuning.num_steps} steps max)")
+        tr = pivotal_tuning(G, target, ws, noise, config.tuning, progress=progress,
+                            identity_loss=tuning_identity_loss(config.tuning, G.device))
+        generator, delta = tr.G, tr.delta
+        if cache:
+            digest = save_delta(delta_path_for(cached), delta, model=network, config=config.tuning, force=True)
+            settings = {**settings, "tuning": {"file": delta_path_for(cached).name, "sha256": digest}}
     if cache:
-        tmp = cached.with_name(cached.name + ".part")
-        save_latent(tmp, ws, noise, model=network, transform=prepared.aligned.transform, settings=settings,
+        save_latent(cached, ws, noise, model=network, transform=prepared.aligned.transform, settings=settings,
                     force=True)
-        tmp.replace(cached)
     return ResolvedLatent(ws, noise, prepared.aligned.transform, prepared.original, path, path.stem, path,
-                          prepared.aligned.image, settings)
+                          prepared.aligned.image, settings, generator, delta)
 
 
 __all__ = ["LATENT_SUFFIXES", "ResolvedLatent", "load_latent_for", "projection_key", "resolve_latent"]

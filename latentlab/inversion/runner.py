@@ -20,7 +20,7 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ import torch
 
 from ..errors import LatentlabError
 from ..models.base import Generator
-from .project import ProjectionResult, ProjectorConfig, _resize_to, project, synthesize_projection
+from .project import (ProjectionResult, ProjectorConfig, _resize_to, override_noise, project,
+                      synthesize_projection)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 OUTPUT_NAMES = ("aligned.png", "reconstruction.png", "compare.png", "pasted.png", "latent.npz",
@@ -37,11 +38,13 @@ OUTPUT_NAMES = ("aligned.png", "reconstruction.png", "compare.png", "pasted.png"
 
 
 def collect_photos(paths: "list[Path] | tuple[Path, ...]") -> list[Path]:
-    """Expand folders into their image files (sorted); keep files as given. Errors are one line."""
+    """Expand folders into their image files (sorted; hidden files such as macOS ``._x.jpg`` are
+    left out); keep files as given. Errors are one line."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            found = sorted(q for q in p.iterdir()
+                           if q.suffix.lower() in IMAGE_SUFFIXES and not q.name.startswith(".") and q.is_file())
             if not found:
                 raise LatentlabError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             out.extend(found)
@@ -74,70 +77,7 @@ def prepare_photo(path: Path, resolution: int, *, align: bool = True, face_index
     return PreparedPhoto(Path(path), img, face)
 
 
-def save_latent(path: Path, ws: torch.Tensor, noise: dict[str, torch.Tensor], *, model: str,
-                transform: Any = None, settings: dict[str, Any] | None = None, force: bool = False) -> None:
-    """Write a projection latent ``.npz`` (ws [1, num_ws, w_dim], noise maps, transform, settings)."""
-    if (path.exists() or path.is_symlink()) and not force:
-        raise LatentlabError(f"{path} already exists; use --force to overwrite")
-    arrays: dict[str, Any] = {"ws": ws.detach().cpu().float().numpy()}
-    for k, v in noise.items():
-        arrays[f"noise/{k}"] = v.detach().cpu().float().numpy()
-    if transform is not None:
-        arrays.update(transform.to_arrays())
-    arrays["settings"] = np.array(json.dumps(settings or {}, sort_keys=True))
-    arrays["model"] = np.array(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary name, then a rename: a symbolic link planted at ``path`` is replaced, not followed,
-    # and an interrupted write leaves no truncated latent under the real name.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with open(tmp, "xb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise LatentlabError(f"{path}: cannot write ({e.strerror or e})") from None
-    finally:
-        if tmp.exists() or tmp.is_symlink():
-            tmp.unlink()
-
-
-@dataclass
-class Latent:
-    """A latent read from ``latent.npz`` (or ``samples.npz``): ws [N, num_ws, w_dim]."""
-
-    ws: torch.Tensor
-    noise: dict[str, torch.Tensor]
-    model: str | None
-    transform: Any
-    settings: dict[str, Any]
-
-
-def load_latent(path: "str | Path", G: Generator | None = None) -> Latent:
-    """Read a latent file; with ``G``, check that its shape fits that generator (one-line errors)."""
-    from ..faces import FaceTransform
-
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise LatentlabError(f"{path}: not a readable latent .npz ({' '.join(str(exc).split())})") from None
-    if "ws" not in data:
-        raise LatentlabError(f"{path}: no 'ws' array (write it with latentlab project or sample)")
-    ws = torch.from_numpy(np.asarray(data["ws"], np.float32))
-    if ws.ndim == 2:
-        ws = ws[None]
-    if ws.ndim != 3:
-        raise LatentlabError(f"{path}: ws must be [N, num_ws, w_dim], got {list(ws.shape)}")
-    model = str(data["model"]) if "model" in data else None
-    if G is not None and (ws.shape[1] != G.num_ws or ws.shape[2] != G.w_dim):
-        hint = f" (it was made with {model})" if model else ""
-        raise LatentlabError(f"{path}: ws is {list(ws.shape[1:])} but this generator takes "
-                             f"[{G.num_ws}, {G.w_dim}]{hint}")
-    noise = {k[len("noise/"):]: torch.from_numpy(v) for k, v in data.items() if k.startswith("noise/")}
-    transform = FaceTransform.from_arrays(data) if "align_matrix" in data else None
-    settings = json.loads(str(data["settings"])) if "settings" in data else {}
-    return Latent(ws, noise, model, transform, settings)
+from ..latentfile import Latent, load_latent, save_latent  # noqa: E402,F401  (the latent format lives there)
 
 
 def image_metrics(recon: torch.Tensor, target: torch.Tensor, lpips_model: Any, loss_res: int) -> dict[str, float]:
@@ -155,11 +95,12 @@ def image_metrics(recon: torch.Tensor, target: torch.Tensor, lpips_model: Any, l
 
 
 def identity_metrics(aligned: np.ndarray, recon: np.ndarray) -> dict[str, Any]:
-    """dlib descriptor distance of target and reconstruction and dlib's verdict (distance < 0.6);
-    None values when no face is found. (dlib's cosine is not reported: different people score ~0.94.)"""
-    from ..metrics import identity_metrics_dlib
+    """dlib descriptor distance of target and reconstruction and dlib's verdict (distance < 0.6), and
+    the FaceRes ID cosine and its verdict; None values when no face is found. (dlib's cosine is not
+    reported: different people score ~0.94.)"""
+    from ..metrics import identity_metrics_dlib, identity_metrics_faceres
 
-    return identity_metrics_dlib(aligned, recon)
+    return {**identity_metrics_dlib(aligned, recon), **identity_metrics_faceres(aligned, recon)}
 
 
 def _side_by_side(*images: np.ndarray, height: int = 512) -> np.ndarray:
@@ -174,112 +115,154 @@ def project_photos(files: list[Path], *, network: str = "ffhq-mobile", config: P
                    outdir: Path, align: bool = True, face_index: int = 0, batch: int | None = None,
                    save_video: bool = False, compare_methods: bool = False, force: bool = False,
                    device: str = "auto", preset: str | None = None, G: Generator | None = None,
-                   progress: bool = True) -> list[dict[str, Any]]:
+                   progress: bool = True, skip_existing: bool = False, engine: str = "local",
+                   ray_address: str | None = None, ray_workers: int | None = None,
+                   threads_per_worker: int | None = None, on_result: Any = None) -> list[dict[str, Any]]:
     """Project photo files and write the outputs described in the module docstring.
 
     ``batch``: photos optimised together; None: 4 on a GPU, 1 on CPU (on a 2-core CPU a batch of 4
     took the same time per photo as one photo at a time, with 8.0 instead of 2.4 GiB peak memory).
+    Photos are loaded and aligned one batch at a time.
 
-    Returns one metrics dict per photo. With ``compare_methods`` it also writes
-    ``outdir/compare_methods.png`` (input | method 1 | method 2 per photo) and each method's
-    outputs in ``outdir/method1`` / ``outdir/method2``.
+    A folder run (:mod:`latentlab.engine.folder`): a photo that fails to load, align, project or
+    be written is recorded in ``outdir/manifest.jsonl`` with its one-line reason and the run goes
+    on; ``skip_existing`` skips photos the manifest records as done whose outputs exist; ``engine``
+    ``"ray"`` runs on a Ray cluster (:mod:`latentlab.engine.ray_engine`). Ctrl-C keeps the photos
+    finished so far and re-raises KeyboardInterrupt. For the failures and counts use
+    :func:`latentlab.engine.folder.run_projection`, which returns the whole summary.
+
+    Returns one metrics dict per photo projected in this run (input order; failed and skipped
+    photos are not in it). With ``compare_methods`` it also writes ``outdir/compare_methods.png``
+    (input | method 1 | method 2 per photo) and each method's outputs in ``outdir/method1`` /
+    ``outdir/method2``, and returns ``{"method1": ..., "method2": ...}`` per photo.
     """
-    from tqdm.auto import tqdm
+    from ..engine.folder import run_projection
 
-    from ..imageio import save_image, tensor_to_images
-    from ..losses import LPIPS
+    summary = run_projection(list(map(Path, files)), network=network, config=config, outdir=outdir, align=align,
+                             face_index=face_index, batch=batch, save_video=save_video,
+                             compare_methods=compare_methods, force=force, device=device, preset=preset, G=G,
+                             progress=progress, skip_existing=skip_existing, on_result=on_result, engine=engine,
+                             ray_address=ray_address, ray_workers=ray_workers,
+                             threads_per_worker=threads_per_worker)
+    if summary.interrupted:
+        raise KeyboardInterrupt(f"interrupted: {summary.line()}")
+    return summary.metrics
 
-    outdir = Path(outdir)
-    if compare_methods:
-        m1 = config.replace(lpips_weight=0.0, rec_weight=config.rec_weight or 0.5)
-        m2 = config.replace(rec_weight=0.0, lpips_weight=config.lpips_weight or 1.0)
-        _refuse([outdir / "compare_methods.png"], force)
-        res1 = project_photos(files, network=network, config=m1, outdir=outdir / "method1", align=align,
-                              face_index=face_index, batch=batch, save_video=save_video, force=force,
-                              device=device, preset=preset, G=G, progress=progress)
-        res2 = project_photos(files, network=network, config=m2, outdir=outdir / "method2", align=align,
-                              face_index=face_index, batch=batch, save_video=save_video, force=force,
-                              device=device, preset=preset, G=G, progress=progress)
-        from ..imageio import load_image
 
-        rows = []
-        for f in files:
-            d1, d2 = outdir / "method1" / f.stem, outdir / "method2" / f.stem
-            rows.append(_side_by_side(load_image(d1 / "aligned.png"), load_image(d1 / "reconstruction.png"),
-                                      load_image(d2 / "reconstruction.png"), height=256))
-        save_image(np.concatenate(rows, axis=0), outdir / "compare_methods.png", force=force)
-        return [{"method1": a, "method2": b} for a, b in zip(res1, res2)]
+@dataclass
+class ChunkInversion:
+    """What :func:`invert_chunk` returns for a batch of N photos."""
 
-    if not files:
-        raise LatentlabError("no photos given")
-    out_dirs = [outdir / f.stem for f in files]
-    names = list(OUTPUT_NAMES) + (["progress.mp4"] if save_video else [])
-    _refuse([d / n for d in out_dirs for n in names], force)
+    result: ProjectionResult  # ws [N, num_ws, w_dim], noise, per-sample losses
+    targets: torch.Tensor  # [N, 3, R, R] in [-1, 1], the aligned photos
+    recon: torch.Tensor  # [N, 3, R, R] in [-1, 1], rendered at full resolution with the result's noise
+    seconds: float  # wall time of the whole batch (projection, tuning and rendering)
+    frames: list[list[np.ndarray]]  # per photo: progress-video frames (empty without save_video)
+    #: per photo: its pivotal tuning (tuned generator and delta) when ``config.tuning`` is set, else None
+    tunings: list[Any] = field(default_factory=list)
+    #: per photo: seconds of its own projection share plus its own tuning
+    photo_seconds: list[float] = field(default_factory=list)
+    #: with tuning: the pivots rendered by the base generator [N, 3, R, R] (to report what tuning added)
+    pivot_recon: torch.Tensor | None = None
 
-    if G is None:
-        from ..registry import load_generator, resolve_device
 
-        G = load_generator(network, resolve_device(device), progress=progress)
-    if batch is None:
-        batch = 4 if G.device.type == "cuda" else 1
-    res = G.img_resolution
-    prepared = [prepare_photo(f, res, align=align, face_index=face_index) for f in files]  # fail early
-    lpips_model = LPIPS().to(G.device).eval()
-    loss_res = min(config.loss_resolution, res)
-    all_metrics: list[dict[str, Any]] = []
+def invert_chunk(G: Generator, chunk: "list[PreparedPhoto]", config: ProjectorConfig, *, lpips_model: Any,
+                 progress: bool = True, save_video: bool = False) -> ChunkInversion:
+    """Project a batch of prepared photos together (one :func:`project` call) and render them.
 
-    for start in tqdm(range(0, len(prepared), batch), desc="batches", disable=not progress or len(prepared) <= batch):
-        chunk = prepared[start:start + batch]
-        targets = torch.cat([_to_tensor(p.aligned.image) for p in chunk]).to(G.device)
-        frames: list[list[np.ndarray]] = [[] for _ in chunk]
-        every = max(1, config.num_steps // 100)
+    With ``config.tuning``, each photo's projection then becomes the pivot of its own pivotal
+    tuning (one tuned generator per photo) and is rendered with it.
+    """
+    from ..imageio import tensor_to_images
 
-        def on_step(step: int, info: dict[str, Any]) -> None:
-            if save_video and step % every == 0:
-                small = _resize_to(info["image"], 256).clamp(-1, 1)
-                for i, im in enumerate(tensor_to_images(small)):
-                    frames[i].append(im)
+    targets = torch.cat([_to_tensor(p.aligned.image) for p in chunk]).to(G.device)
+    frames: list[list[np.ndarray]] = [[] for _ in chunk]
+    every = max(1, config.num_steps // 100)
 
-        t0 = time.perf_counter()
-        result = project(G, targets, config, lpips_model=lpips_model, progress=progress, callback=on_step)
+    def on_step(step: int, info: dict[str, Any]) -> None:
+        if save_video and step % every == 0:
+            small = _resize_to(info["image"], 256).clamp(-1, 1)
+            for i, im in enumerate(tensor_to_images(small)):
+                frames[i].append(im)
+
+    t0 = time.perf_counter()
+    result = project(G, targets, config, lpips_model=lpips_model, progress=progress, callback=on_step)
+    n = len(chunk)
+    photo_seconds = [(time.perf_counter() - t0) / n] * n
+    tunings: list[Any] = [None] * n
+    pivot_recon = None
+    if config.tuning is None or result.interrupted:
         recon = synthesize_projection(G, result)
-        seconds = time.perf_counter() - t0
-        recon_u8 = tensor_to_images(recon.clamp(-1, 1))
-        for i, p in enumerate(chunk):
-            d = out_dirs[start + i]
-            d.mkdir(parents=True, exist_ok=True)
-            save_image(p.aligned.image, d / "aligned.png", force=force)
-            save_image(recon_u8[i], d / "reconstruction.png", force=force)
-            save_image(_side_by_side(p.aligned.image, recon_u8[i]), d / "compare.png", force=force)
-            from ..faces import paste_back
+    else:
+        pivot_recon = synthesize_projection(G, result)
+        from .pti import pivotal_tuning, tuning_identity_loss
 
-            pasted = paste_back(p.original, recon_u8[i], p.aligned) if align else _resize_back(recon_u8[i], p)
-            save_image(pasted, d / "pasted.png", force=force)
-            settings = {"config": dataclasses.asdict(config), "preset": preset, "network": network,
-                        "photo": str(p.path), "aligned": align, "face_index": face_index}
-            save_latent(d / "latent.npz", result.ws[i:i + 1],
-                        {k: v[i:i + 1] for k, v in result.noise.items()}, model=network,
-                        transform=p.aligned.transform, settings=settings, force=True)
-            m = {"photo": str(p.path), **image_metrics(recon[i:i + 1], targets[i:i + 1], lpips_model, loss_res),
-                 **identity_metrics(p.aligned.image, recon_u8[i]),
-                 "best_step": result.best_step[i], "steps": result.steps_run,
-                 "seconds": seconds / len(chunk), "batch_seconds": seconds, "batch_size": len(chunk),
-                 "interrupted": result.interrupted, "space": config.space}
-            (d / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
-            if save_video and frames[i]:
-                _write_video(frames[i], d / "progress.mp4")
-            all_metrics.append(m)
-        if result.interrupted:
-            break
-    return all_metrics
+        recon_list = []
+        id_loss = tuning_identity_loss(config.tuning, G.device)
+        for i in range(n):
+            t1 = time.perf_counter()
+            noise_i = {k: v[i:i + 1] for k, v in result.noise.items()}
+            tr = pivotal_tuning(G, targets[i:i + 1], result.ws[i:i + 1], noise_i, config.tuning,
+                                lpips_model=lpips_model, identity_loss=id_loss, progress=progress)
+            tunings[i] = tr
+            with torch.no_grad(), override_noise(tr.G, {k: v.to(G.device) for k, v in noise_i.items()}):
+                recon_list.append(tr.G.synthesis(result.ws[i:i + 1].to(G.device), noise_mode="const"))
+            photo_seconds[i] += time.perf_counter() - t1
+            if tr.interrupted:
+                result.interrupted = True
+                recon_list += [synthesize_projection(G, result)[j:j + 1] for j in range(i + 1, n)]
+                break
+        recon = torch.cat(recon_list)
+    return ChunkInversion(result, targets, recon, time.perf_counter() - t0, frames, tunings, photo_seconds,
+                          pivot_recon)
 
 
-def _refuse(paths: list[Path], force: bool) -> None:
-    if force:
-        return
-    existing = [p for p in paths if p.exists()]
-    if existing:
-        raise LatentlabError(f"{existing[0]} already exists; use --force to overwrite or choose another --outdir")
+def write_photo_outputs(d: Path, p: PreparedPhoto, inv: ChunkInversion, i: int, *, network: str,
+                        config: ProjectorConfig, preset: str | None, align: bool, face_index: int,
+                        lpips_model: Any, loss_res: int, force: bool) -> dict[str, Any]:
+    """Write photo ``i`` of a batch's outputs into folder ``d`` (module docstring); its metrics dict."""
+    from ..faces import paste_back
+    from ..imageio import save_image, tensor_to_images
+
+    result, recon, targets = inv.result, inv.recon, inv.targets
+    recon_u8 = tensor_to_images(recon[i:i + 1].clamp(-1, 1))[0]
+    d.mkdir(parents=True, exist_ok=True)
+    save_image(p.aligned.image, d / "aligned.png", force=force)
+    save_image(recon_u8, d / "reconstruction.png", force=force)
+    save_image(_side_by_side(p.aligned.image, recon_u8), d / "compare.png", force=force)
+    pasted = paste_back(p.original, recon_u8, p.aligned) if align else _resize_back(recon_u8, p)
+    save_image(pasted, d / "pasted.png", force=force)
+    settings = {"config": dataclasses.asdict(config), "preset": preset, "network": network,
+                "photo": str(p.path), "aligned": align, "face_index": face_index}
+    tuning = inv.tunings[i] if inv.tunings else None
+    if tuning is not None:
+        from .pti import delta_path_for, save_delta
+
+        delta_file = delta_path_for(d / "latent.npz")
+        digest = save_delta(delta_file, tuning.delta, model=network, config=tuning.config, force=True)
+        settings["tuning"] = {"file": delta_file.name, "sha256": digest}
+    save_latent(d / "latent.npz", result.ws[i:i + 1], {k: v[i:i + 1] for k, v in result.noise.items()},
+                model=network, transform=p.aligned.transform, settings=settings, force=True)
+    n = len(inv.frames)
+    m = {"photo": str(p.path), **image_metrics(recon[i:i + 1], targets[i:i + 1], lpips_model, loss_res),
+         **identity_metrics(p.aligned.image, recon_u8),
+         "best_step": result.best_step[i], "steps": result.steps_run,
+         "seconds": inv.photo_seconds[i] if inv.photo_seconds else inv.seconds / n,
+         "batch_seconds": inv.seconds, "batch_size": n,
+         "interrupted": result.interrupted, "space": config.space,
+         "tuning_steps": tuning.steps_run if tuning is not None else None}
+    if tuning is not None and inv.pivot_recon is not None:
+        # What the projection alone gave (the pivot drawn by the base generator), for comparison.
+        pivot_u8 = tensor_to_images(inv.pivot_recon[i:i + 1].clamp(-1, 1))[0]
+        pm = {**image_metrics(inv.pivot_recon[i:i + 1], targets[i:i + 1], lpips_model, loss_res),
+              **identity_metrics(p.aligned.image, pivot_u8)}
+        m.update({f"pivot_{k}": v for k, v in pm.items() if k != "metric_resolution"})
+    from ..imageio import write_bytes_atomic
+
+    write_bytes_atomic(d / "metrics.json", json.dumps(m, indent=2) + "\n", force=True)
+    if inv.frames[i]:
+        _write_video(inv.frames[i], d / "progress.mp4")
+    return m
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:

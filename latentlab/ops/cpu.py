@@ -7,6 +7,10 @@ page-faulted in again on every use: on a 2-core machine a 1024-px elementwise mu
 ~150 ms instead of ~35 ms. :func:`tune_cpu_allocator` makes glibc keep freed memory in its heap
 for reuse (``M_MMAP_MAX = 0``, ``M_TRIM_THRESHOLD`` = 1 GiB). The process keeps its peak resident
 memory instead of returning it between steps; set ``LATENTLAB_NO_MALLOC_TUNING=1`` to opt out.
+
+The setting is process-wide, so only a program that owns its process makes it: the ``latentlab``
+command (for the subcommands that project) and the benchmarks. Library calls such as
+:func:`latentlab.inversion.project` never change it; a script may call :func:`tune_cpu_allocator`.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def set_glibc_allocator(mode: str) -> bool:
 
     ``"stock"`` also trims the heap, so memory kept by the tuned setting is returned. Returns
     True when every setting took; False on non-glibc platforms or if ``mallopt`` refuses.
-    Benchmarks switch between the two; everything else calls :func:`tune_cpu_allocator`.
+    Benchmarks switch between the two; the command line calls :func:`tune_cpu_allocator`.
     """
     if not sys.platform.startswith("linux"):
         return False

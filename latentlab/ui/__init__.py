@@ -2,6 +2,6 @@
 face swap, download). :mod:`.core` holds the logic (testable without a server), :mod:`.app` the
 Flask layer, :mod:`.page` the single HTML page."""
 
-from .core import BusyError, Job, Studio, decode_upload
+from .core import BusyError, Job, Session, Studio, decode_upload
 
-__all__ = ["BusyError", "Job", "Studio", "decode_upload"]
+__all__ = ["BusyError", "Job", "Session", "Studio", "decode_upload"]

@@ -1,12 +1,16 @@
-"""What the web UI does, without the web: photos, background jobs with progress and cancel,
-projection, edits, style mixing, face swap, downloads.
+"""What the web UI does, without the web: sessions, photos, background jobs with progress and
+cancel, projection, edits, style mixing, face swap, downloads.
 
-:class:`Studio` holds one generator and the session's photos, latents and images (bounded, in
-memory). Every slow operation runs as a :class:`Job` in a background thread, one at a time (the
-generator is not shared between threads); its progress (step, total, LPIPS, a small preview) is
-read by polling and it can be cancelled: a cancelled projection keeps the best latent found so far.
-Errors are :class:`~latentlab.errors.LatentlabError` with one-line messages, which the web layer
-shows to the user.
+:class:`Studio` holds what every browser shares: one generator, its directions, the LPIPS model,
+the one-job-at-a-time slot and a :class:`MemoryBudget`. Each browser gets a :class:`Session` (its
+photos, latents, images and jobs; another session's ids are unknown to it); sessions are bounded
+in number and the least recently used is dropped first. Every store entry is counted in bytes
+(arrays shared between entries once) against the studio's budget, and the least recently used
+entries of any session are evicted when it is exceeded. Every slow operation runs as a
+:class:`Job` in a background thread, one at a time (the generator is not shared between threads);
+its progress (step, total, LPIPS, a small preview) is read by polling and it can be cancelled: a
+cancelled projection keeps the best latent found so far. Errors are
+:class:`~latentlab.errors.LatentlabError` with one-line messages, which the web layer shows.
 """
 
 from __future__ import annotations
@@ -14,15 +18,15 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import secrets
 import tempfile
 import threading
 import time
 import traceback
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,14 +34,30 @@ import torch
 from ..errors import LatentlabError
 from ..models.base import Generator
 
-#: Direction names that use the seed's head-pose layer range.
-POSE_NAMES = {"yaw": "pose", "pitch": "pose", "roll": "pose", "pose": "pose"}
-#: Bounded store sizes (oldest entries are dropped first).
-MAX_PHOTOS, MAX_LATENTS, MAX_IMAGES = 16, 64, 128
+#: Default byte budget of all sessions' photos, latents and images together.
+DEFAULT_MEMORY_BUDGET = 2**30
+#: Sessions kept (one per browser); the least recently used is dropped beyond this.
+MAX_SESSIONS = 32
+#: Finished jobs remembered per session (a running job is never forgotten).
+MAX_JOBS = 32
+#: Uploaded photos are downscaled at upload so that their longer side is at most this (pixels);
+#: decoding itself is bounded by :data:`latentlab.imageio.MAX_IMAGE_PIXELS`, checked before decoding.
+MAX_WORKING_SIDE = 2048
+
+#: One upload is decoded at a time, so the transient memory of decoding is bounded by one image.
+_DECODE_LOCK = threading.Lock()
 
 
 class BusyError(LatentlabError):
     """Another job is running; the generator does one thing at a time."""
+
+
+class UnknownIdError(LatentlabError):
+    """An id (photo, latent, image, job) this session does not have (never had, or evicted)."""
+
+
+class TooLargeError(LatentlabError):
+    """An upload or result that does not fit the memory budget on its own."""
 
 
 class Cancelled(Exception):
@@ -45,31 +65,150 @@ class Cancelled(Exception):
 
 
 def _new_id() -> str:
-    return uuid.uuid4().hex[:12]
+    return secrets.token_hex(8)
 
 
-_STORE_LOCK = threading.Lock()
+def _arrays(obj: Any, depth: int = 0) -> Iterator[tuple[Any, int]]:
+    """(identity key, bytes) of every array, tensor and bytes object an entry keeps alive; views
+    count as the whole buffer they keep (NumPy base, torch storage)."""
+    if depth > 4 or obj is None:
+        return
+    if isinstance(obj, np.ndarray):
+        base = obj
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        yield ("np", id(base)), int(base.nbytes)
+    elif isinstance(obj, torch.Tensor):
+        st = obj.untyped_storage()
+        yield ("t", obj.device.type, st.data_ptr()), int(st.nbytes())
+    elif isinstance(obj, (bytes, bytearray)):
+        yield ("b", id(obj)), len(obj)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            yield from _arrays(getattr(obj, f.name), depth + 1)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _arrays(v, depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _arrays(v, depth + 1)
 
 
-class _Store(OrderedDict):
-    """An insertion-ordered dict that forgets its oldest entries beyond ``limit``."""
+class MemoryBudget:
+    """Bytes kept by every store of every session, with one least-recently-used order across them.
 
-    def __init__(self, limit: int, what: str):
-        super().__init__()
-        self.limit, self.what = limit, what
+    An array shared by several entries (a photo and its "original" image, a latent and its edit's
+    noise maps) is counted once, while any entry holding it is kept. ``limit``: bytes (>= 1).
+    """
+
+    def __init__(self, limit: int = DEFAULT_MEMORY_BUDGET):
+        if int(limit) < 1:
+            raise LatentlabError(f"memory budget must be positive, got {limit}")
+        self.limit = int(limit)
+        self.used = 0
+        self.lock = threading.RLock()
+        self._lru: OrderedDict[tuple[int, str], tuple["_Store", list[Any]]] = OrderedDict()
+        self._refs: dict[Any, list[int]] = {}  # array key -> [bytes, number of entries holding it]
+
+    def entry_bytes(self, value: Any) -> int:
+        """Bytes ``value`` would add on its own (its arrays, each counted once)."""
+        return sum(dict(_arrays(value)).values())
+
+    def add(self, store: "_Store", key: str, value: Any) -> None:
+        """Count a new entry and evict least recently used entries until the total fits."""
+        own = dict(_arrays(value))
+        with self.lock:
+            for k, n in own.items():
+                ref = self._refs.get(k)
+                if ref is None:
+                    self._refs[k] = [n, 1]
+                    self.used += n
+                else:
+                    ref[1] += 1
+            self._lru[(id(store), key)] = (store, list(own))
+            while self.used > self.limit and len(self._lru) > 1:
+                (_, old_key), (old_store, _) = next(iter(self._lru.items()))
+                old_store._drop(old_key)  # calls remove()
+
+    def touch(self, store: "_Store", key: str) -> None:
+        with self.lock:
+            if (id(store), key) in self._lru:
+                self._lru.move_to_end((id(store), key))
+
+    def remove(self, store: "_Store", key: str) -> None:
+        with self.lock:
+            item = self._lru.pop((id(store), key), None)
+            if item is None:
+                return
+            for k in item[1]:
+                ref = self._refs[k]
+                ref[1] -= 1
+                if ref[1] == 0:
+                    self.used -= ref[0]
+                    del self._refs[k]
+
+
+class _Store:
+    """A session's entries of one kind (photos, latents or images), counted against the budget.
+
+    ``put`` returns a new random id; ``need`` returns an entry (marking it recently used) or
+    raises :class:`UnknownIdError`. A closed store (its session was dropped) keeps nothing.
+    """
+
+    def __init__(self, budget: MemoryBudget, what: str):
+        self.budget, self.what = budget, what
+        self._items: dict[str, Any] = {}
+        self.closed = False
 
     def put(self, value: Any) -> str:
         key = _new_id()
-        with _STORE_LOCK:
-            self[key] = value
-            while len(self) > self.limit:
-                self.popitem(last=False)
+        size = self.budget.entry_bytes(value)
+        if size > self.budget.limit:
+            raise TooLargeError(f"this {self.what} needs {size / 2**20:.0f} MiB, more than the UI's whole memory "
+                                f"budget ({self.budget.limit / 2**20:.0f} MiB; see --memory-budget)")
+        with self.budget.lock:
+            if not self.closed:
+                self._items[key] = value
+                self.budget.add(self, key, value)
         return key
 
     def need(self, key: str) -> Any:
-        if key not in self:
-            raise LatentlabError(f"unknown {self.what} {key!r} (it may have expired; upload or render again)")
-        return self[key]
+        with self.budget.lock:
+            if not isinstance(key, str) or key not in self._items:
+                raise UnknownIdError(f"unknown {self.what} {key!r} (it may have expired; upload or render again)")
+            self.budget.touch(self, key)
+            return self._items[key]
+
+    def get(self, key: str | None, default: Any = None) -> Any:
+        with self.budget.lock:
+            return self._items.get(key, default) if isinstance(key, str) else default
+
+    def _drop(self, key: str) -> None:
+        with self.budget.lock:
+            self._items.pop(key, None)
+            self.budget.remove(self, key)
+
+    def clear(self) -> None:
+        with self.budget.lock:
+            for key in list(self._items):
+                self._drop(key)
+
+    def close(self) -> None:
+        with self.budget.lock:
+            self.closed = True
+            self.clear()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def keys(self):
+        return list(self._items)
 
 
 @dataclass
@@ -91,6 +230,10 @@ class LatentEntry:
     noise: dict[str, torch.Tensor]
     photo_id: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: pivotal tuning of this latent (``--preset pti``): parameter deltas (float32) and the same deltas
+    #: as a ``.pti.safetensors`` file's bytes (what the download serves); None when not tuned
+    delta: dict[str, torch.Tensor] | None = None
+    delta_file: bytes | None = None
 
 
 @dataclass
@@ -123,6 +266,8 @@ class Job:
     seconds: float = 0.0
     cancel_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    #: The session that started it (never shown: a session's id is its cookie).
+    owner: Any = field(default=None, repr=False)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -138,22 +283,46 @@ class Job:
                 "seconds": round(secs, 2), "has_preview": self.preview is not None}
 
 
-def decode_upload(data: bytes, filename: str = "upload") -> np.ndarray:
+def decode_upload(data: bytes, filename: str = "upload", *, max_side: int | None = MAX_WORKING_SIDE) -> np.ndarray:
     """Uploaded file bytes -> uint8 RGB [H, W, 3] with :func:`latentlab.imageio.load_image`'s rules
-    (one-line LatentlabError for a non-image, empty, corrupt or too-small file)."""
+    (one-line LatentlabError for a non-image, empty, corrupt or too-small file; the byte limit and
+    the pixel limit :data:`~latentlab.imageio.MAX_IMAGE_PIXELS` are checked before decoding), then
+    downscaled so that the longer side is at most ``max_side`` (None: kept as decoded). One upload
+    is decoded at a time."""
+    return _decode(data, filename, max_side)[0]
+
+
+def _decode(data: bytes, filename: str, max_side: int | None) -> tuple[np.ndarray, list[int]]:
+    """(image, [W, H] as decoded) for :func:`decode_upload`."""
     from ..imageio import load_image
 
     if not data:
         raise LatentlabError(f"{filename}: empty upload, not an image")
     safe = "".join(c for c in Path(filename).name if c.isalnum() or c in "._-")[-80:] or "upload"
-    with tempfile.TemporaryDirectory(prefix="latentlab-ui-") as tmp:
+    with _DECODE_LOCK, tempfile.TemporaryDirectory(prefix="latentlab-ui-") as tmp:
         path = Path(tmp) / safe
         path.write_bytes(data)
         try:
-            return load_image(path)
+            img = load_image(path)
         except LatentlabError as exc:
             # Name the file as the user knows it, not the temp path.
             raise LatentlabError(str(exc).replace(str(path), Path(filename).name or "upload")) from None
+        decoded = [int(img.shape[1]), int(img.shape[0])]
+        return (img if max_side is None else fit_working_size(img, max_side)), decoded
+
+
+def fit_working_size(image: np.ndarray, max_side: int = MAX_WORKING_SIDE) -> np.ndarray:
+    """uint8 [H, W, 3] -> the same image with its longer side at most ``max_side`` (Lanczos,
+    aspect ratio kept; returned unchanged when it already fits)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    out = Image.fromarray(np.ascontiguousarray(image)).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.asarray(out).copy()
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -166,53 +335,77 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 class Studio:
-    """One generator and a session's state; the web layer calls these methods.
+    """What all sessions share: one generator, its directions, the job slot and the memory budget.
 
     G: the generator (eval mode); network: its registry name or checkpoint path (recorded in
     latents, and used to find named directions); direction_dirs: extra folders holding
     ``<model>/<name>.npz`` direction files (see :mod:`latentlab.editing.attributes`);
-    default_steps: projection steps the page proposes.
+    default_steps: projection steps the page proposes; memory_budget: bytes that all sessions'
+    photos, latents and images may keep together; max_sessions: sessions kept (least recently
+    used dropped first). ``new_session()`` / ``session(id)`` give the per-browser state.
     """
 
     def __init__(self, G: Generator, network: str, *, direction_dirs: Sequence["str | Path"] = (),
-                 default_steps: int = 100, preset: str = "seed"):
+                 default_steps: int = 100, preset: str = "seed", memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 max_sessions: int = MAX_SESSIONS):
         from ..inversion import PRESETS
 
         if preset not in PRESETS:
             raise LatentlabError(f"unknown projection preset {preset!r}; choose from {', '.join(PRESETS)}")
+        if int(max_sessions) < 1:
+            raise LatentlabError(f"max_sessions must be at least 1, got {max_sessions}")
         self.G, self.network = G, network
         self.default_steps, self.preset = int(default_steps), preset
-        self.photos: _Store = _Store(MAX_PHOTOS, "photo")
-        self.latents: _Store = _Store(MAX_LATENTS, "latent")
-        self.images: _Store = _Store(MAX_IMAGES, "image")
-        self.jobs: dict[str, Job] = {}
+        self.budget = MemoryBudget(memory_budget)
+        self.max_sessions = int(max_sessions)
+        self.sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions_lock = threading.Lock()
         self._lock = threading.Lock()
         self._current: Job | None = None
         self._lpips = None
-        self._samples: dict[tuple[int, float], str] = {}
         self.directions = self._load_directions(direction_dirs)
+
+    # ------------------------------------------------------------------ sessions
+    def new_session(self) -> "Session":
+        """A fresh session (random 256-bit id and CSRF token); drops the least recently used
+        session beyond ``max_sessions`` (cancelling its job, freeing its entries)."""
+        s = Session(self, secrets.token_urlsafe(32))
+        with self._sessions_lock:
+            self.sessions[s.id] = s
+            dropped = []
+            while len(self.sessions) > self.max_sessions:
+                dropped.append(self.sessions.popitem(last=False)[1])
+        for old in dropped:
+            old.close()
+        return s
+
+    def session(self, session_id: str | None) -> "Session | None":
+        """The live session with this id (marked recently used), or None."""
+        if not session_id:
+            return None
+        with self._sessions_lock:
+            s = self.sessions.get(session_id)
+            if s is not None:
+                self.sessions.move_to_end(session_id)
+            return s
 
     # ------------------------------------------------------------------ info
     def _load_directions(self, dirs: Sequence["str | Path"]) -> list[DirectionInfo]:
         from ..editing.attributes import available_attributes
         from ..editing.directions import load_direction
-        from ..editing.layers import SEED_RANGES, parse_layers
+        from ..editing.pipeline import direction_edit
 
         out = []
         for name, path in sorted(available_attributes(self.network, list(dirs)).items()):
             d = load_direction(path, name=name)
-            if d.vector.shape[-1] != self.G.w_dim or (d.vector.ndim == 2 and d.vector.shape[0] != self.G.num_ws):
-                raise LatentlabError(f"{path}: direction shape {list(d.vector.shape)} does not fit this model "
-                                     f"([{self.G.w_dim}] or [{self.G.num_ws}, {self.G.w_dim}])")
-            spec = d.layers
-            if spec in ("", "all"):  # no range stored: the seed's range for the attribute, if it has one
-                spec = SEED_RANGES.get(POSE_NAMES.get(name, name), "all")
-            parse_layers(spec, self.G)  # fail early on a bad stored spec
-            out.append(DirectionInfo(name, d.vector, spec, str(path), d.demo_strength()))
+            # the CLI's and the API's rule for the default rows (file's range, else the attribute's
+            # seed range, else all); shape and layer errors are one line, checked now
+            e = direction_edit(self.G, self.network, d, 1.0, label=name, attribute=name, warn=lambda _m: None)
+            out.append(DirectionInfo(name, d.vector, e.layers, str(path), d.demo_strength()))
         return out
 
     def info(self) -> dict[str, Any]:
-        """Model summary and the edit controls' defaults (JSON-able)."""
+        """Model summary and the edit controls' defaults (JSON-able; nothing about any session)."""
         from ..editing.layers import SEED_RANGES, describe_rows, parse_layers
         from ..editing.swap import DEFAULT_IDENTITY_LAYERS
 
@@ -222,7 +415,7 @@ class Studio:
             "directions": [{"name": d.name, "layers": d.layers, "limit": d.limit,
                             "rows": describe_rows(parse_layers(d.layers, self.G), self.G)} for d in self.directions],
             "style_layers": SEED_RANGES["style"], "identity_layers": DEFAULT_IDENTITY_LAYERS,
-            "busy": self._current.to_dict() if self._current is not None and self._current.status == "running" else None,
+            "max_working_side": MAX_WORKING_SIDE,
         }
 
     def describe_layers(self, spec: str) -> str:
@@ -230,13 +423,24 @@ class Studio:
 
         return describe_rows(parse_layers(spec, self.G), self.G)
 
+    def _lpips_model(self):
+        if self._lpips is None:
+            from ..losses import LPIPS
+
+            self._lpips = LPIPS().to(self.G.device).eval()
+        return self._lpips
+
     # ------------------------------------------------------------------ jobs
-    def _start(self, kind: str, total: int, work: Callable[[Job], dict[str, Any]]) -> Job:
+    def _start(self, session: "Session", kind: str, total: int, work: Callable[[Job], dict[str, Any]]) -> Job:
+        """Run ``work`` in a background thread as ``session``'s job; one job at a time overall."""
         with self._lock:
-            if self._current is not None and self._current.status == "running":
-                raise BusyError(f"busy with a {self._current.kind} job; wait for it or cancel it")
-            job = Job(kind, total)
-            self.jobs[job.id] = job
+            cur = self._current
+            if cur is not None and cur.status == "running":
+                if cur.owner is session:
+                    raise BusyError(f"busy with a {cur.kind} job; wait for it or cancel it")
+                raise BusyError("the generator is busy with another session's job; try again when it ends")
+            job = Job(kind, total, owner=session)
+            session._add_job(job)
             self._current = job
 
         def run() -> None:
@@ -257,9 +461,74 @@ class Studio:
         job.thread.start()
         return job
 
+    def busy_elsewhere(self, session: "Session") -> bool:
+        """Whether another session's job holds the generator now."""
+        cur = self._current
+        return cur is not None and cur.status == "running" and cur.owner is not session
+
+
+class Session:
+    """One browser's state: its photos, latents, images and jobs; the web layer calls these methods.
+
+    id: the session cookie's value (secret); csrf_token: sent back in the X-CSRF-Token header of
+    every state-changing request. Ids of one session are unknown (404) to every other.
+    """
+
+    def __init__(self, studio: Studio, session_id: str):
+        self.studio, self.id = studio, session_id
+        self.csrf_token = secrets.token_urlsafe(32)
+        self.photos = _Store(studio.budget, "photo")
+        self.latents = _Store(studio.budget, "latent")
+        self.images = _Store(studio.budget, "image")
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
+        self._samples: dict[tuple[int, float], str] = {}
+        self._tuned: tuple[dict[str, torch.Tensor], Generator] | None = None  # generator_for's last build
+        self.closed = False
+
+    @property
+    def G(self) -> Generator:
+        return self.studio.G
+
+    @property
+    def network(self) -> str:
+        return self.studio.network
+
+    @property
+    def directions(self) -> list[DirectionInfo]:
+        return self.studio.directions
+
+    def close(self) -> None:
+        """Cancel this session's jobs and free its entries (it was dropped)."""
+        self.closed = True
+        for job in list(self.jobs.values()):
+            job.cancel()
+        for store in (self.photos, self.latents, self.images):
+            store.close()
+
+    def info(self) -> dict[str, Any]:
+        """The studio's info plus this session's running job (``busy``) and its recent jobs only."""
+        mine = list(self.jobs.values())
+        running = next((j for j in mine if j.status == "running"), None)
+        return {**self.studio.info(), "busy": running.to_dict() if running is not None else None,
+                "busy_elsewhere": self.studio.busy_elsewhere(self),
+                "jobs": [{"id": j.id, "kind": j.kind, "status": j.status} for j in mine]}
+
+    def describe_layers(self, spec: str) -> str:
+        return self.studio.describe_layers(spec)
+
+    # ------------------------------------------------------------------ jobs
+    def _add_job(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        old = [k for k, j in self.jobs.items() if j.status != "running" and j is not job]
+        for k in old[:max(0, len(self.jobs) - MAX_JOBS)]:
+            del self.jobs[k]
+
+    def _start(self, kind: str, total: int, work: Callable[[Job], dict[str, Any]]) -> Job:
+        return self.studio._start(self, kind, total, work)
+
     def job(self, job_id: str) -> Job:
-        if job_id not in self.jobs:
-            raise LatentlabError(f"unknown job {job_id!r}")
+        if not isinstance(job_id, str) or job_id not in self.jobs:
+            raise UnknownIdError(f"unknown job {job_id!r}")
         return self.jobs[job_id]
 
     def cancel(self, job_id: str) -> Job:
@@ -275,47 +544,41 @@ class Studio:
 
     # ------------------------------------------------------------------ photos
     def add_photo(self, data: bytes, filename: str = "upload", *, align: bool = True) -> dict[str, Any]:
-        """Decode and align (or just resize, ``align=False``) an uploaded photo. Returns its id and
-        image ids of the original and the aligned face."""
+        """Decode (pixel limit before decoding), downscale to :data:`MAX_WORKING_SIDE`, and align (or
+        just resize, ``align=False``) an uploaded photo. Returns its id, its working size [W, H], the
+        decoded size, and image ids of the (downscaled) original and the aligned face."""
         from ..faces import align_face, as_aligned
 
-        img = decode_upload(data, filename)
+        img, decoded = _decode(data, filename, MAX_WORKING_SIDE)
         name = Path(filename).stem or "photo"
         face = (align_face(img, self.G.img_resolution, source=Path(filename).name or name) if align
                 else as_aligned(img, self.G.img_resolution))
         face = dataclasses.replace(face, source=name)
         pid = self.photos.put(Photo(name, img, face, align))
-        return {"photo": pid, "name": name, "size": [int(img.shape[1]), int(img.shape[0])],
+        return {"photo": pid, "name": name, "size": [int(img.shape[1]), int(img.shape[0])], "decoded_size": decoded,
                 "original_image": self.images.put(img), "aligned_image": self.images.put(face.image)}
 
     # ------------------------------------------------------------------ projection
-    def _lpips_model(self):
-        if self._lpips is None:
-            from ..losses import LPIPS
-
-            self._lpips = LPIPS().to(self.G.device).eval()
-        return self._lpips
-
     def start_projection(self, photo_id: str, num_steps: int | None = None, space: str = "w+") -> Job:
         """Project a photo in the background; progress per step; cancel keeps the best latent."""
         from ..inversion import PRESETS
 
         photo: Photo = self.photos.need(photo_id)
-        steps = self.default_steps if num_steps is None else int(num_steps)
+        steps = self.studio.default_steps if num_steps is None else int(num_steps)
         if not 1 <= steps <= 5000:
             raise LatentlabError(f"steps must be between 1 and 5000, got {steps}")
-        cfg = PRESETS[self.preset].replace(num_steps=steps, space=space)
+        cfg = PRESETS[self.studio.preset].replace(num_steps=steps, space=space)
         return self._start("projection", steps, lambda job: self._project(job, photo_id, photo, cfg))
 
     def _project(self, job: Job, photo_id: str, photo: Photo, cfg: Any) -> dict[str, Any]:
         from ..imageio import image_to_tensor, tensor_to_images
-        from ..inversion import project, synthesize_projection
+        from ..inversion import project
         from ..inversion.project import _resize_to
         from ..inversion.runner import identity_metrics, image_metrics
 
         G = self.G
         job.message = "preparing (mean latent, VGG features)"
-        lp = self._lpips_model() if cfg.lpips_weight > 0 else None
+        lp = self.studio._lpips_model() if cfg.lpips_weight > 0 else None
         target = image_to_tensor(photo.face.image).to(G.device)
         every = max(1, cfg.num_steps // 25)
 
@@ -329,22 +592,58 @@ class Studio:
                 raise KeyboardInterrupt  # project() stops and returns the best latent so far
 
         result = project(G, target, cfg, lpips_model=lp, progress=False, callback=on_step)
+        delta, delta_file, tuning_steps = None, None, None
+        if cfg.tuning is not None and not result.interrupted:
+            from ..inversion.pti import pivotal_tuning, tuning_identity_loss
+
+            job.total, job.step = cfg.num_steps + cfg.tuning.num_steps, cfg.num_steps
+
+            def on_tune(step: int, info: dict[str, Any]) -> None:
+                job.step, job.lpips = cfg.num_steps + step + 1, float(info["lpips"])
+                job.message = f"pivotal tuning {step + 1}/{cfg.tuning.num_steps}"
+                if step % every == 0:
+                    small = _resize_to(info["image"][:1], min(256, G.img_resolution)).clamp(-1, 1)
+                    job.preview = png_bytes(tensor_to_images(small)[0])
+                if job.cancel_event.is_set():
+                    raise KeyboardInterrupt  # keeps the tuning so far
+
+            tr = pivotal_tuning(G, target, result.ws, result.noise, cfg.tuning, lpips_model=self.studio._lpips_model(),
+                                identity_loss=tuning_identity_loss(cfg.tuning, G.device), progress=False,
+                                callback=on_tune)
+            delta, delta_file, tuning_steps = tr.delta, _delta_bytes(tr.delta, self.network, cfg.tuning), tr.steps_run
+            G = tr.G
         job.message = "rendering the result"
-        recon = synthesize_projection(G, result)
+        from ..inversion import override_noise
+
+        with torch.no_grad(), override_noise(G, {k: v.to(G.device) for k, v in result.noise.items()}):
+            recon = G.synthesis(result.ws.to(G.device), noise_mode="const")
         recon_u8 = tensor_to_images(recon.clamp(-1, 1))[0]
         metrics: dict[str, Any] = {"steps": result.steps_run, "best_step": result.best_step[0],
-                                   "seconds": round(result.seconds, 2), "interrupted": result.interrupted}
-        metrics.update(image_metrics(recon, target, lp if lp is not None else self._lpips_model(),
+                                   "seconds": round(result.seconds, 2), "interrupted": result.interrupted,
+                                   "tuning_steps": tuning_steps}
+        metrics.update(image_metrics(recon, target, lp if lp is not None else self.studio._lpips_model(),
                                      min(cfg.loss_resolution, G.img_resolution)))
         metrics.update(identity_metrics(photo.face.image, recon_u8))
-        entry = LatentEntry(photo.name, result.ws[:1].detach().cpu().float(),
-                            {k: v[:1].detach().cpu().float() for k, v in result.noise.items()}, photo_id,
-                            {"config": dataclasses.asdict(result.config), "preset": self.preset,
-                             "network": self.network, "photo": photo.name, "aligned": photo.aligned})
+        entry = LatentEntry(photo.name, result.ws[:1].detach().cpu().float().clone(),
+                            {k: v[:1].detach().cpu().float().clone() for k, v in result.noise.items()}, photo_id,
+                            {"config": dataclasses.asdict(result.config), "preset": self.studio.preset,
+                             "network": self.network, "photo": photo.name, "aligned": photo.aligned},
+                            delta, delta_file)
         lid = self.latents.put(entry)
         out = self._images_for(recon_u8, photo)
         job.message = "cancelled: kept the best latent so far" if result.interrupted else "done"
-        return {"latent": lid, "metrics": metrics, **out}
+        return {"latent": lid, "metrics": metrics, "tuned": delta is not None, **out}
+
+    def generator_for(self, entry: LatentEntry) -> Generator:
+        """The generator that draws ``entry``: base plus its tuning delta when it has one (the last
+        one built is kept, so a slider drag on one tuned photo builds it once)."""
+        if entry.delta is None:
+            return self.G
+        if self._tuned is None or self._tuned[0] is not entry.delta:
+            from ..inversion.pti import apply_delta
+
+            self._tuned = (entry.delta, apply_delta(self.G, entry.delta))
+        return self._tuned[1]
 
     def _images_for(self, image: np.ndarray, photo: Photo | None) -> dict[str, Any]:
         """Store a result image and, when its photo is known, the paste-back into that photo."""
@@ -357,29 +656,44 @@ class Studio:
 
     # ------------------------------------------------------------------ edits
     def sample_latent(self, seed: int, truncation_psi: float = 0.7) -> str:
-        """A generated face's latent (for a style source): ws [1, num_ws, w_dim], G's own noise."""
-        from ..sampling import z_from_seeds
+        """A generated face's latent (for a style source): ws [1, num_ws, w_dim] as
+        :func:`latentlab.api.sample` makes it, G's own noise."""
 
         key = (int(seed), float(truncation_psi))
         if self._samples.get(key) in self.latents:
             return self._samples[key]
         if not 0 <= int(seed) < 2**32:
             raise LatentlabError(f"seed must be in [0, 2^32), got {seed}")
-        with torch.no_grad():
-            ws = self.G.mapping(z_from_seeds([int(seed)], self.G.z_dim, self.G.device),
-                                truncation_psi=float(truncation_psi))
+        from ..api import sample
+
+        ws = sample(self.G, [int(seed)], float(truncation_psi), network=self.network)[0].resolved.ws
         self._samples[key] = self.latents.put(LatentEntry(f"seed{int(seed)}", ws.cpu().float(), {}, None,
                                                           {"seed": int(seed), "truncation_psi": truncation_psi}))
         return self._samples[key]
 
+    def _resolved(self, entry: LatentEntry):
+        """``entry`` as the library's :class:`~latentlab.editing.inputs.ResolvedLatent` (its photo's
+        alignment when it has one; its tuned generator when it carries a tuning)."""
+        from ..editing.inputs import ResolvedLatent
+
+        photo = self.photos.get(entry.photo_id) if entry.photo_id else None
+        aligned = photo is not None and photo.aligned
+        return ResolvedLatent(entry.ws.to(self.G.device), {k: v.to(self.G.device) for k, v in entry.noise.items()},
+                              photo.face.transform if aligned else None, photo.original if aligned else None, None,
+                              entry.name, Path(entry.name), photo.face.image if photo is not None else None,
+                              dict(entry.settings), self.generator_for(entry) if entry.delta is not None else None,
+                              entry.delta)
+
     def edited_ws(self, latent_id: str, strengths: dict[str, float] | None = None,
                   layers: dict[str, str] | None = None, style: dict[str, Any] | None = None) -> torch.Tensor:
         """The latent's ws with style mixing (rows from another latent) and then each direction
-        applied on its layer range. strengths: name -> strength; layers: name -> spec override;
+        applied on its layer range (:func:`latentlab.editing.pipeline.apply_edits`, as the CLI and
+        the API apply them). strengths: name -> strength; layers: name -> spec override;
         style: {"latent": id or None, "seed": int or None, "layers": spec}."""
-        from ..editing.directions import apply_direction
+        from ..editing.directions import Direction
         from ..editing.layers import parse_layers
         from ..editing.mixing import style_mix
+        from ..editing.pipeline import apply_edits, check_strength, direction_edit
 
         entry: LatentEntry = self.latents.need(latent_id)
         ws = entry.ws.clone()
@@ -388,65 +702,63 @@ class Studio:
             src: LatentEntry = self.latents.need(src_id)
             ws = style_mix(ws, src.ws, parse_layers(str(style.get("layers") or "9-18"), self.G))
         by_name = {d.name: d for d in self.directions}
+        edits = []
         for name, strength in (strengths or {}).items():
             if name not in by_name:
                 raise LatentlabError(f"unknown direction {name!r}; available: {', '.join(by_name) or 'none'}")
-            s = float(strength)
-            if not np.isfinite(s) or abs(s) > 100:
-                raise LatentlabError(f"strength for {name} must be a finite number within ±100, got {strength}")
+            s = check_strength(strength, f"strength for {name}")
             if s == 0:
                 continue
-            spec = (layers or {}).get(name) or by_name[name].layers
-            ws = apply_direction(ws, by_name[name].vector, s, parse_layers(spec, self.G))
-        return ws
+            d = by_name[name]
+            edits.append(direction_edit(self.G, self.network, Direction(name, d.vector, d.layers), s,
+                                        (layers or {}).get(name) or d.layers, label=name, warn=lambda _m: None))
+        return apply_edits(ws, edits)
+
+    def _start_result(self, kind: str, base: LatentEntry, ws: torch.Tensor, name: str, settings: dict[str, Any]) -> Job:
+        """Render ``ws`` [1, num_ws, w_dim] in the background with ``base``'s noise maps and generator
+        (its tuned one when it carries a tuning: the photo the result is pasted into), and keep it as
+        a new latent ``name`` (with base's photo and tuning) and its images."""
+
+        def work(job: Job) -> dict[str, Any]:
+            from ..editing.render import render
+
+            job.message = "rendering" if kind == "render" else f"rendering the {kind}"
+            job.check_cancelled()
+            img = render(self.generator_for(base), ws.to(self.G.device),
+                         {k: v.to(self.G.device) for k, v in base.noise.items()})[0]
+            job.check_cancelled()
+            lid = self.latents.put(LatentEntry(name, ws.cpu(), base.noise, base.photo_id, settings, base.delta,
+                                               base.delta_file))
+            photo = self.photos.get(base.photo_id) if base.photo_id else None
+            job.step, job.message = 1, "done"
+            return {"latent": lid, "tuned": base.delta is not None, **self._images_for(img, photo)}
+
+        return self._start(kind, 1, work)
 
     def start_render(self, latent_id: str, strengths: dict[str, float] | None = None,
                      layers: dict[str, str] | None = None, style: dict[str, Any] | None = None) -> Job:
         """Render an edit in the background; the result is a new latent (downloadable) and images."""
         entry: LatentEntry = self.latents.need(latent_id)
         ws = self.edited_ws(latent_id, strengths, layers, style)  # validate before starting
-
-        def work(job: Job) -> dict[str, Any]:
-            from ..editing.render import render
-
-            job.message = "rendering"
-            job.check_cancelled()
-            img = render(self.G, ws.to(self.G.device), {k: v.to(self.G.device) for k, v in entry.noise.items()})[0]
-            job.check_cancelled()
-            settings = {**entry.settings, "edit": {"from": entry.name, "strengths": strengths or {},
-                                                  "layers": layers or {}, "style": style or {}}}
-            lid = self.latents.put(LatentEntry(entry.name + "_edit", ws.cpu(), entry.noise, entry.photo_id, settings))
-            photo = self.photos.get(entry.photo_id) if entry.photo_id else None
-            job.step, job.message = 1, "done"
-            return {"latent": lid, **self._images_for(img, photo)}
-
-        return self._start("render", 1, work)
+        settings = {**entry.settings, "edit": {"from": entry.name, "strengths": strengths or {},
+                                              "layers": layers or {}, "style": style or {}}}
+        return self._start_result("render", entry, ws, entry.name + "_edit", settings)
 
     def start_swap(self, target_latent: str, face_latent: str, identity_layers: str | None = None) -> Job:
-        """Face swap by row mixing: ``face_latent``'s identity rows on ``target_latent`` (the photo
-        whose background, hair and lighting stay), pasted back into the target's photo."""
+        """Face swap by row mixing (:func:`latentlab.editing.pipeline.swap_latents`, as the CLI and
+        the API swap): ``face_latent``'s identity rows on ``target_latent`` (the photo whose
+        background, hair and lighting stay), pasted back into the target's photo."""
         from ..editing.layers import parse_layers
-        from ..editing.swap import DEFAULT_IDENTITY_LAYERS, mix_swap
+        from ..editing.pipeline import swap_latents
+        from ..editing.swap import DEFAULT_IDENTITY_LAYERS
 
         b: LatentEntry = self.latents.need(target_latent)
         a: LatentEntry = self.latents.need(face_latent)
         rows = parse_layers(identity_layers or DEFAULT_IDENTITY_LAYERS, self.G)
-        ws = mix_swap(a.ws, b.ws, rows)
-
-        def work(job: Job) -> dict[str, Any]:
-            from ..editing.render import render
-
-            job.message = "rendering the swap"
-            job.check_cancelled()
-            img = render(self.G, ws.to(self.G.device), {k: v.to(self.G.device) for k, v in b.noise.items()})[0]
-            settings = {**b.settings, "swap": {"face": a.name, "target": b.name,
-                                               "identity_layers": identity_layers or DEFAULT_IDENTITY_LAYERS}}
-            lid = self.latents.put(LatentEntry(f"{a.name}_on_{b.name}", ws.cpu(), b.noise, b.photo_id, settings))
-            photo = self.photos.get(b.photo_id) if b.photo_id else None
-            job.step, job.message = 1, "done"
-            return {"latent": lid, **self._images_for(img, photo)}
-
-        return self._start("swap", 1, work)
+        ws = swap_latents(self.G, self._resolved(a), self._resolved(b), method="mix", identity_rows=rows).ws
+        settings = {**b.settings, "swap": {"face": a.name, "target": b.name,
+                                           "identity_layers": identity_layers or DEFAULT_IDENTITY_LAYERS}}
+        return self._start_result("swap", b, ws, f"{a.name}_on_{b.name}", settings)
 
     # ------------------------------------------------------------------ downloads
     def image_png(self, image_id: str) -> bytes:
@@ -455,16 +767,22 @@ class Studio:
     def latent_npz(self, latent_id: str) -> bytes:
         """The latent as ``latent.npz`` bytes (the ``latentlab project`` format: ws, noise, transform,
         settings, model), so every command accepts the download."""
-        from ..inversion.runner import save_latent
+        from ..latentfile import save_latent
 
         entry: LatentEntry = self.latents.need(latent_id)
         photo = self.photos.get(entry.photo_id) if entry.photo_id else None
         transform = photo.face.transform if photo is not None and photo.aligned else None
+        settings = {k: v for k, v in entry.settings.items() if k != "tuning"}
+        if entry.delta_file is not None:
+            import hashlib
+
+            settings["tuning"] = {"file": self.delta_file_name(latent_id),
+                                  "sha256": hashlib.sha256(entry.delta_file).hexdigest()}
         fd, tmp = tempfile.mkstemp(suffix=".npz", prefix="latentlab-ui-")
         os.close(fd)
         try:
             save_latent(Path(tmp), entry.ws, entry.noise, model=self.network, transform=transform,
-                        settings=entry.settings, force=True)
+                        settings=settings, force=True)
             return Path(tmp).read_bytes()
         finally:
             os.unlink(tmp)
@@ -472,5 +790,29 @@ class Studio:
     def latent_name(self, latent_id: str) -> str:
         return self.latents.need(latent_id).name
 
+    def delta_file_name(self, latent_id: str) -> str:
+        """The file name a tuned latent's ``.npz`` download names for its delta (save both side by side)."""
+        name = "".join(c for c in self.latent_name(latent_id) if c.isalnum() or c in "._-") or "latent"
+        return f"{name[:100]}.pti.safetensors"
 
-__all__ = ["BusyError", "DirectionInfo", "Job", "LatentEntry", "Photo", "Studio", "decode_upload"]
+    def latent_delta(self, latent_id: str) -> bytes:
+        """A tuned latent's pivotal-tuning delta (``.pti.safetensors`` bytes)."""
+        entry: LatentEntry = self.latents.need(latent_id)
+        if entry.delta_file is None:
+            raise LatentlabError(f"latent {latent_id!r} carries no pivotal tuning")
+        return entry.delta_file
+
+
+def _delta_bytes(delta: dict[str, torch.Tensor], network: str, config: Any) -> bytes:
+    """``delta`` serialised exactly as :func:`latentlab.inversion.pti.save_delta` writes it."""
+    from ..inversion.pti import save_delta
+
+    with tempfile.TemporaryDirectory(prefix="latentlab-ui-") as d:
+        path = Path(d) / "delta.pti.safetensors"
+        save_delta(path, delta, model=network, config=config)
+        return path.read_bytes()
+
+
+__all__ = ["BusyError", "DEFAULT_MEMORY_BUDGET", "DirectionInfo", "Job", "LatentEntry", "MAX_SESSIONS",
+           "MAX_WORKING_SIDE", "MemoryBudget", "Photo", "Session", "Studio", "TooLargeError", "UnknownIdError",
+           "decode_upload", "fit_working_size"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csrf-token" content="@CSRF@">
 <title>latentlab</title>
-<style>
+<style nonce="@NONCE@">
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f6f7;color:#1d1d1f}
 header{background:#222;color:#fff;padding:10px 18px}header b{font-size:17px}header span{color:#bbb;margin-left:12px}
 main{display:grid;grid-template-columns:380px 1fr;gap:16px;padding:16px;max-width:1300px}
@@ -24,6 +25,7 @@ progress{width:100%;height:16px}.muted{color:#777;font-size:12px}
 .dir{border-top:1px solid #eee;padding-top:6px;margin-top:6px}.dir .val{float:right;font-variant-numeric:tabular-nums}
 table{border-collapse:collapse;font-size:12px}td{border:1px solid #ddd;padding:2px 6px}
 a.dl{display:inline-block;margin:4px 8px 0 0}
+#cancel-btn{flex:0}
 </style></head><body>
 <header><b>latentlab</b><span id="model">loading...</span></header>
 <main>
@@ -57,7 +59,7 @@ a.dl{display:inline-block;margin:4px 8px 0 0}
 <section>
  <div class="card"><h2>Progress</h2>
   <progress id="progress" max="1" value="0"></progress>
-  <div class="row"><span id="status">idle</span><button id="cancel-btn" disabled style="flex:0">Cancel</button></div>
+  <div class="row"><span id="status">idle</span><button id="cancel-btn" disabled>Cancel</button></div>
  </div>
  <div class="card"><h2>Images</h2><div class="imgs">
   <figure><img id="photo-original" alt=""><figcaption>photo</figcaption></figure>
@@ -71,13 +73,17 @@ a.dl{display:inline-block;margin:4px 8px 0 0}
  <div id="downloads"></div></div>
 </section>
 </main>
-<script>
+<script nonce="@NONCE@">
 "use strict";
 const $ = (id) => document.getElementById(id);
 const S = {info: null, photo: null, base: null, result: null, job: null, pending: false, faceLatent: null};
 
 function showError(msg) { const e = $("error"); e.textContent = msg; e.style.display = msg ? "block" : "none"; }
+// The session's CSRF token (the page is served with it); every POST sends it back in a header.
+const CSRF = document.querySelector('meta[name="csrf-token"]').content;
 async function api(path, opts) {
+  opts = Object.assign({credentials: "same-origin", cache: "no-store"}, opts || {});
+  if (opts.method && opts.method !== "GET") opts.headers = Object.assign({}, opts.headers || {}, {"X-CSRF-Token": CSRF});
   const r = await fetch(path, opts);
   let data = null;
   try { data = await r.json(); } catch (e) { throw new Error("server error " + r.status); }
@@ -128,6 +134,7 @@ function showResult(res, name) {
   add(imgUrl(res.image) + "?download=1&name=" + name, "image (PNG)", "dl-image");
   if (res.pasted_image) add(imgUrl(res.pasted_image) + "?download=1&name=" + name + "_pasted", "pasted (PNG)", "dl-pasted");
   add("/api/latents/" + res.latent + ".npz", "latent (.npz)", "dl-latent");
+  if (res.tuned) add("/api/latents/" + res.latent + ".pti.safetensors", "tuning (.pti.safetensors, keep beside the .npz)", "dl-delta");
 }
 
 async function upload(file, align) {
@@ -202,7 +209,8 @@ $("upload-btn").addEventListener("click", async () => {
     const p = await upload($("photo-file").files[0], $("align").checked);
     S.photo = p.photo; S.base = null;
     $("photo-original").src = imgUrl(p.original_image); $("photo-aligned").src = imgUrl(p.aligned_image);
-    $("status").textContent = "photo " + p.name + " ready (" + p.size[0] + "x" + p.size[1] + "): project it";
+    const scaled = p.decoded_size && p.decoded_size[0] !== p.size[0] ? ", downscaled from " + p.decoded_size[0] + "x" + p.decoded_size[1] : "";
+    $("status").textContent = "photo " + p.name + " ready (" + p.size[0] + "x" + p.size[1] + scaled + "): project it";
     $("status").dataset.state = "uploaded";
     busy(false);
   } catch (e) { showError(e.message); $("status").textContent = "upload failed"; }
@@ -257,9 +265,16 @@ $("swap-btn").addEventListener("click", async () => {
 """
 
 
-def render_page() -> str:
-    """The page's HTML (no outside references: every fetch goes to the page's own server)."""
-    return PAGE
+def render_page(csrf_token: str, nonce: str) -> str:
+    """The page's HTML for one session: its CSRF token in a ``<meta name="csrf-token">`` tag and
+    ``nonce`` on the inline style and script (the Content-Security-Policy allows only those). No
+    outside references: every fetch goes to the page's own server."""
+    from html import escape
+
+    for value, what in ((csrf_token, "csrf_token"), (nonce, "nonce")):
+        if not value or not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError(f"{what} must be a non-empty URL-safe token")
+    return PAGE.replace("@CSRF@", escape(csrf_token)).replace("@NONCE@", escape(nonce))
 
 
 __all__ = ["PAGE", "render_page"]

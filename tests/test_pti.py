@@ -1,0 +1,416 @@
+"""Pivotal tuning: it fits what projection cannot, the locality regulariser keeps far latents,
+the delta file round-trips and is refused when hostile, and every command renders a tuned latent
+with its tuned generator (checked against an independent base + delta render)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from latentlab.checkpoints.native import save_native
+from latentlab.cli import main
+from latentlab.errors import LatentlabError
+from latentlab.faces import as_aligned
+from latentlab.imageio import load_image, save_image, tensor_to_images
+from latentlab.inversion import ProjectorConfig, override_noise, project
+from latentlab.inversion.pti import (TuningConfig, apply_delta, blend_deltas, delta_path_for, load_delta,
+                                     locality_latents, pivotal_tuning, save_delta)
+from latentlab.inversion.runner import save_latent
+from latentlab.models.stylegan2 import StyleGAN2Generator
+
+
+def _tiny(seed: int) -> StyleGAN2Generator:
+    torch.manual_seed(seed)
+    return StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs={"num_layers": 2},
+                              synthesis_kwargs={"channel_base": 256, "channel_max": 16}).eval().requires_grad_(False)
+
+
+PIXEL_TUNE = TuningConfig(num_steps=40, learning_rate=3e-3, lpips_weight=0.0, l2_weight=1.0, locality_weight=0.0)
+
+
+def _target_outside(G) -> torch.Tensor:
+    """An image the tiny generator cannot draw exactly: another generator's sample."""
+    other = _tiny(99)
+    z = torch.from_numpy(np.random.RandomState(4).randn(1, other.z_dim).astype(np.float32))
+    return other(z).clamp(-1, 1)
+
+
+def test_tuning_fits_what_projection_cannot_and_leaves_the_base_untouched():
+    G = _tiny(3)
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    target = _target_outside(G)
+    pivot = project(G, target, ProjectorConfig(num_steps=30, w_avg_samples=200, lpips_weight=0.0, rec_weight=1.0,
+                                               loss_resolution=32, optimize_noise=False), progress=False)
+    proj_mse = float((G.synthesis(pivot.ws) - target).square().mean())
+    tr = pivotal_tuning(G, target, pivot.ws, {}, PIXEL_TUNE, progress=False)
+    tuned_mse = float((tr.G.synthesis(pivot.ws) - target).square().mean())
+    assert tuned_mse < 0.5 * proj_mse
+    assert tr.mse[0] == pytest.approx(float((tr.G.synthesis(pivot.ws) - target).square().mean()), rel=0.5)
+    for k, v in G.state_dict().items():  # the base generator is never modified
+        assert torch.equal(v, before[k]), k
+    # the delta is exactly what changed: base + delta == tuned
+    tuned = dict(tr.G.synthesis_network.named_parameters())
+    base = dict(G.synthesis_network.named_parameters())
+    assert tr.delta and set(tr.delta) <= set(base)
+    for k, d in tr.delta.items():
+        torch.testing.assert_close(base[k] + d, tuned[k], rtol=0, atol=1e-6)
+    for k in set(base) - set(tr.delta):
+        assert torch.equal(base[k], tuned[k])
+
+
+def test_convs_mode_keeps_the_style_affines():
+    G = _tiny(3)
+    target = _target_outside(G)
+    ws = G.mapping(torch.zeros(1, G.z_dim))
+    tr = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(num_steps=3, tune="convs"), progress=False)
+    assert tr.delta and not any(".affine." in f".{k}" for k in tr.delta)
+    assert not any(k.endswith("noise_strength") for k in tr.delta)
+
+
+def test_locality_latents_follow_the_formula():
+    G = _tiny(3)
+    pivot = G.mapping(torch.randn(2, G.z_dim))
+    gen = torch.Generator().manual_seed(5)
+    w_r = locality_latents(G, pivot, 30.0, gen)
+    z = torch.randn((2, G.z_dim), generator=torch.Generator().manual_seed(5))
+    w_z = G.mapping(z)[:, :1]
+    d = w_z - pivot
+    expected = pivot + 30.0 * d / d.norm(dim=-1, keepdim=True)
+    torch.testing.assert_close(w_r, expected)
+    assert torch.allclose((w_r - pivot).norm(dim=-1), torch.full((2, G.num_ws), 30.0), rtol=1e-5)
+
+
+def test_locality_regulariser_keeps_far_latents_closer_to_the_base():
+    G = _tiny(3)
+    target = _target_outside(G)
+    ws = G.mapping(torch.zeros(1, G.z_dim))
+    probe = G.mapping(torch.from_numpy(np.random.RandomState(8).randn(16, G.z_dim).astype(np.float32)))
+    base_img = G.synthesis(probe)
+    drift = {}
+    for weight in (0.0, 10.0):
+        cfg = PIXEL_TUNE.replace(num_steps=25, locality_weight=weight, locality_alpha=3.0)
+        tr = pivotal_tuning(G, target, ws, {}, cfg, progress=False)
+        drift[weight] = float((tr.G.synthesis(probe) - base_img).square().mean())
+    assert drift[10.0] < 0.7 * drift[0.0]
+
+
+def test_bad_tuning_configs_and_inputs_are_clear_errors():
+    G = _tiny(3)
+    for bad in ({"num_steps": -1}, {"learning_rate": float("nan")}, {"l2_weight": -1.0}, {"tune": "mapping"},
+                {"lpips_weight": 0.0, "l2_weight": 0.0}, {"locality_every": 0}, {"delta_dtype": "int8"}):
+        with pytest.raises(LatentlabError):
+            TuningConfig(**bad)
+    with pytest.raises(LatentlabError, match="targets must be"):
+        pivotal_tuning(G, torch.zeros(1, 3, 16, 16), G.mapping(torch.zeros(1, 16)), {}, PIXEL_TUNE, progress=False)
+    with pytest.raises(LatentlabError, match="pivot must be"):
+        pivotal_tuning(G, torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 16), {}, PIXEL_TUNE, progress=False)
+    with pytest.raises(LatentlabError, match="identity"):
+        pivotal_tuning(G, torch.zeros(1, 3, 32, 32), G.mapping(torch.zeros(1, 16)), {},
+                       PIXEL_TUNE.replace(id_weight=1.0), progress=False)
+
+
+# ------------------------------------------------------------------------------------------ delta files
+
+
+@pytest.fixture(scope="module")
+def tuned():
+    G = _tiny(3)
+    target = _target_outside(G)
+    ws = G.mapping(torch.from_numpy(np.random.RandomState(2).randn(1, G.z_dim).astype(np.float32)))
+    tr = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(num_steps=15), progress=False)
+    return G, ws, tr
+
+
+@pytest.mark.parametrize("dtype, atol", [("float32", 1e-6), ("float16", 2e-3)])
+def test_delta_round_trip(tuned, tmp_path, dtype, atol):
+    G, ws, tr = tuned
+    path = tmp_path / "latent.pti.safetensors"
+    digest = save_delta(path, tr.delta, model="tiny", config=tr.config.replace(delta_dtype=dtype))
+    back = load_delta(path, G, sha256=digest)
+    assert set(back) == set(tr.delta)
+    scale = max(float(d.abs().max()) for d in tr.delta.values())
+    for k in back:
+        torch.testing.assert_close(back[k], tr.delta[k], rtol=0, atol=scale * 1e-3 if dtype == "float16" else 1e-7)
+    Gt = apply_delta(G, back)
+    torch.testing.assert_close(Gt.synthesis(ws), tr.G.synthesis(ws), rtol=0, atol=atol)
+    assert float((Gt.synthesis(ws) - G.synthesis(ws)).abs().max()) > 10 * atol  # the delta does something
+    with pytest.raises(LatentlabError, match="already exists"):
+        save_delta(path, tr.delta, model="tiny")
+    if dtype == "float16":  # half the bytes of float32, only the changed tensors
+        n = sum(d.numel() for d in tr.delta.values())
+        assert path.stat().st_size < 2 * n + 64 * 1024
+
+
+def test_blend_deltas_is_the_weighted_sum(tuned):
+    _, _, tr = tuned
+    a = tr.delta
+    b = {k: torch.ones_like(v) for k, v in list(a.items())[:2]}
+    out = blend_deltas([a, b], [0.25, 0.75])
+    for k, v in a.items():
+        expected = 0.25 * v + (0.75 * b[k] if k in b else 0)
+        torch.testing.assert_close(out[k], expected)
+
+
+def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str] | None) -> None:
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize("case", ["wrong_sha", "unknown_name", "wrong_shape", "nan", "int_dtype", "not_a_delta",
+                                  "missing", "directory", "symlink", "too_big", "garbage"])
+def test_hostile_deltas_are_refused_in_one_line(tuned, tmp_path, case, monkeypatch):
+    G, _, tr = tuned
+    path = tmp_path / "d.pti.safetensors"
+    meta = {"format": "latentlab-pti-delta", "version": "1", "model": "tiny", "config": "{}"}
+    name, value = next(iter(tr.delta.items()))
+    sha = None
+    if case == "wrong_sha":
+        save_delta(path, tr.delta, model="tiny")
+        sha = "0" * 64
+    elif case == "unknown_name":
+        _write_safetensors(path, {"evil.weight": torch.zeros(2)}, meta)
+    elif case == "wrong_shape":
+        _write_safetensors(path, {name: torch.zeros(value.numel() + 1)}, meta)
+    elif case == "nan":
+        _write_safetensors(path, {name: torch.full_like(value, float("nan"))}, meta)
+    elif case == "int_dtype":
+        _write_safetensors(path, {name: torch.zeros_like(value, dtype=torch.int32)}, meta)
+    elif case == "not_a_delta":
+        _write_safetensors(path, {name: torch.zeros_like(value)}, {"format": "something-else"})
+    elif case == "directory":
+        path.mkdir()
+    elif case == "symlink":
+        save_delta(tmp_path / "real.safetensors", tr.delta, model="tiny")
+        path.symlink_to(tmp_path / "real.safetensors")
+    elif case == "too_big":
+        save_delta(path, tr.delta, model="tiny")
+        monkeypatch.setattr("latentlab.inversion.pti.MAX_DELTA_BYTES", 100)
+    elif case == "garbage":
+        path.write_bytes(b"\xff" * 64)
+    with pytest.raises(LatentlabError) as err:
+        load_delta(path, G, sha256=sha)
+    assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------------------ every command, tuned
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, tuned):
+    """Latents a (tuned), b (tuned differently), c (plain) of a tiny checkpoint, with the photo."""
+    G, _, tr = tuned
+    root = tmp_path_factory.mktemp("pti_cli")
+    net = root / "tiny.safetensors"
+    save_native("stylegan2", G.config, G.state_dict(), net)
+    photo = np.random.RandomState(0).randint(0, 255, (96, 80, 3)).astype(np.uint8)
+    save_image(photo, root / "photo.png")
+    face = as_aligned(photo, 32)
+    gen = torch.Generator().manual_seed(1)
+    deltas = {"a": tr.delta, "b": {k: -0.5 * v for k, v in tr.delta.items()}, "c": None}
+    lats = {}
+    for name, delta in deltas.items():
+        ws = torch.randn(1, G.num_ws, G.w_dim, generator=gen) * 0.5 + G.mapping(torch.zeros(1, G.z_dim))
+        settings: dict = {}
+        if delta is not None:
+            f = delta_path_for(root / f"{name}.npz")
+            settings["tuning"] = {"file": f.name, "sha256": save_delta(f, delta, model=str(net),
+                                                                       config=TuningConfig(delta_dtype="float32"))}
+        save_latent(root / f"{name}.npz", ws, {}, model=str(net), transform=face.transform, settings=settings)
+        lats[name] = ws
+    return {"root": root, "net": str(net), "G": G, "ws": lats, "delta": deltas}
+
+
+def _run(env, *args):
+    return CliRunner().invoke(main, [*map(str, args), "--network", env["net"]], catch_exceptions=False)
+
+
+def _npz_ws(path: Path) -> torch.Tensor:
+    with np.load(path) as z:
+        return torch.from_numpy(z["ws"])
+
+
+def _render(G, ws, delta, noise=None) -> np.ndarray:
+    """Independent render: the base generator's parameters plus the delta, written by hand (with the
+    given noise maps in place of the constant ones)."""
+    import copy
+
+    Gt = copy.deepcopy(G)
+    if delta:
+        params = dict(Gt.synthesis_network.named_parameters())
+        with torch.no_grad():
+            for k, d in delta.items():
+                params[k] += d
+    with torch.no_grad(), override_noise(Gt, noise or {}):
+        return tensor_to_images(Gt.synthesis(ws, noise_mode="const").clamp(-1, 1))[0]
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    return int(np.abs(a.astype(int) - b.astype(int)).max()) <= 1
+
+
+def test_edit_renders_with_the_tuned_generator_and_carries_the_tuning(env, tmp_path):
+    r, G = env["root"], env["G"]
+    d = np.random.RandomState(5).randn(16).astype(np.float32)
+    np.save(tmp_path / "d.npy", d)
+    res = _run(env, "edit", r / "a.npz", "--direction", f"{tmp_path / 'd.npy'}:1.5@rows:0-3", "--outdir", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    ws = _npz_ws(tmp_path / "o" / "a_edit.npz")
+    img = load_image(tmp_path / "o" / "a_edit.png", min_size=1)
+    assert _close(img, _render(G, ws, env["delta"]["a"]))
+    assert not _close(img, _render(G, ws, None))  # not the base generator's picture
+    # the written latent carries the tuning: editing it again still renders tuned
+    settings = json.loads(str(np.load(tmp_path / "o" / "a_edit.npz")["settings"]))
+    assert settings["tuning"]["file"] == "a_edit.pti.safetensors"
+    res = _run(env, "edit", tmp_path / "o" / "a_edit.npz", "--direction", f"{tmp_path / 'd.npy'}:0@rows:0-1",
+               "--outdir", tmp_path / "o2")
+    assert res.exit_code == 0, res.output
+    assert _close(load_image(tmp_path / "o2" / "a_edit_edit.png", min_size=1), img)
+
+
+def test_style_transfer_swap_use_the_content_target_and_pasted_into_generators(env, tmp_path):
+    r, G, ws, delta = env["root"], env["G"], env["ws"], env["delta"]
+    res = _run(env, "style", r / "a.npz", r / "b.npz", "--layers", "rows:2-5", "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    mixed = _npz_ws(tmp_path / "a_x_b.npz")
+    assert _close(load_image(tmp_path / "a_x_b.png", min_size=1), _render(G, mixed, delta["a"]))  # content's
+
+    res = _run(env, "swap", r / "a.npz", r / "b.npz", "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    sw = _npz_ws(tmp_path / "a_on_b.npz")
+    assert _close(load_image(tmp_path / "a_on_b.png", min_size=1), _render(G, sw, delta["b"]))  # B's: pasted into
+
+    res = _run(env, "transfer", r / "c.npz", "--from", r / "a.npz", "--to", r / "b.npz", "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "c_transfer.npz"  # the target is plain: the base generator draws it
+    assert _close(load_image(out.with_suffix(".png"), min_size=1), _render(G, _npz_ws(out), None))
+    res = _run(env, "transfer", r / "a.npz", "--from", r / "c.npz", "--to", r / "b.npz", "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "a_transfer.npz"  # a tuned target: its generator
+    assert _close(load_image(out.with_suffix(".png"), min_size=1), _render(G, _npz_ws(out), delta["a"]))
+
+
+def test_morph_blends_the_generators(env, tmp_path):
+    r, G, ws, delta = env["root"], env["G"], env["ws"], env["delta"]
+    res = _run(env, "morph", r / "a.npz", r / "c.npz", "--frames", 3, "--out", tmp_path / "m.gif", "--size", 32)
+    assert res.exit_code == 0, res.output
+    import imageio.v2 as iio
+
+    frames = iio.mimread(tmp_path / "m.gif")
+    first, mid = np.asarray(frames[0])[..., :3].astype(int), np.asarray(frames[1])[..., :3].astype(int)
+
+    def err(img, ref):
+        return float(np.abs(img - ref.astype(int)).mean())
+
+    # GIF palettes are lossy, so each frame must be far closer to the blended-generator render than
+    # to the same latent drawn by the base generator.
+    assert err(first, _render(G, ws["a"], delta["a"])) < 0.5 * err(first, _render(G, ws["a"], None))
+    mid_ws = 0.5 * (ws["a"] + ws["c"])
+    half = {k: 0.5 * v for k, v in delta["a"].items()}
+    assert err(mid, _render(G, mid_ws, half)) < 0.5 * min(err(mid, _render(G, mid_ws, None)),
+                                                         err(mid, _render(G, mid_ws, delta["a"])))
+
+
+def test_a_replaced_or_missing_delta_is_one_line(env, tmp_path):
+    import shutil
+
+    r = env["root"]
+    shutil.copy(r / "a.npz", tmp_path / "a.npz")
+    np.save(tmp_path / "d.npy", np.ones(16, np.float32))
+    edit = ("--direction", f"{tmp_path / 'd.npy'}:1")
+    res = _run(env, "edit", tmp_path / "a.npz", *edit, "--outdir", tmp_path / "o")
+    assert res.exit_code == 1 and "tuning delta not found" in res.output
+    save_delta(tmp_path / "a.pti.safetensors", env["delta"]["b"], model="x")
+    res = _run(env, "edit", tmp_path / "a.npz", *edit, "--outdir", tmp_path / "o")
+    assert res.exit_code == 1 and "SHA-256" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_ui_tunes_with_the_pti_preset_and_its_downloads_carry_the_tuning(tmp_path, tmp_cache):
+    from latentlab.editing.inputs import load_latent_for
+    from latentlab.inversion import PRESETS
+    from latentlab.ui.core import Studio, png_bytes
+
+    G = _tiny(3)
+    studio = Studio(G, "tiny", default_steps=3, preset="pti")
+    session = studio.new_session()
+    photo = (np.random.RandomState(0).rand(80, 80, 3) * 255).astype(np.uint8)
+    pid = session.add_photo(png_bytes(photo), "me.png", align=False)["photo"]
+    job = session.wait(session.start_projection(pid, num_steps=3), timeout=600)
+    assert job.status == "done", job.error
+    res = job.result
+    assert res["tuned"] and res["metrics"]["tuning_steps"] == PRESETS["pti"].tuning.num_steps
+    entry = session.latents.need(res["latent"])
+    shown = session.images.need(res["image"])
+    assert _close(shown, _render(G, entry.ws, entry.delta, entry.noise))  # the page shows the tuned render
+    assert not _close(shown, _render(G, entry.ws, None, entry.noise))
+    # the two downloads, saved side by side, give every command the same tuned latent
+    (tmp_path / "me.npz").write_bytes(session.latent_npz(res["latent"]))
+    (tmp_path / session.delta_file_name(res["latent"])).write_bytes(session.latent_delta(res["latent"]))
+    lat = load_latent_for(tmp_path / "me.npz", G, "tiny", log=lambda m: None)
+    assert lat.generator is not None
+    assert _close(_render(lat.generator, lat.ws, None, lat.noise), shown)
+    # an edit of a tuned latent renders tuned too
+    edit = session.wait(session.start_render(res["latent"], {"smile": 0.0}) if session.directions else
+                        session.start_render(res["latent"]), timeout=60)
+    assert edit.status == "done" and edit.result["tuned"]
+    assert _close(session.images.need(edit.result["image"]), shown)
+
+
+def test_project_pti_preset_then_evaluate_side_by_side(env, tmp_path):
+    """`latentlab project --preset pti` writes the delta beside the latent and its reconstruction is
+    the tuned render; `latentlab evaluate` tables presets, with PSNR checked against the PNGs."""
+    import csv
+
+    G = env["G"]
+    photos = tmp_path / "photos"
+    rng = np.random.RandomState(0)
+    for name in ("p1", "p2"):
+        save_image((rng.rand(64, 64, 3) * 255).astype(np.uint8), photos / f"{name}.png")
+    (photos / "broken.png").write_bytes(b"not a png")
+    fast = ("--num-steps", 3, "--w-avg-samples", 50, "--loss-res", 32)
+    res = _run(env, "project", photos / "p1.png", "--preset", "pti", *fast, "--pti-steps", 4, "--no-align",
+               "--outdir", tmp_path / "proj")
+    assert res.exit_code == 0, res.output
+    d = tmp_path / "proj" / "p1"
+    settings = json.loads(str(np.load(d / "latent.npz")["settings"]))
+    assert settings["tuning"]["file"] == "latent.pti.safetensors" and (d / "latent.pti.safetensors").is_file()
+    assert settings["config"]["tuning"]["num_steps"] == 4
+    delta = load_delta(d / "latent.pti.safetensors", G, sha256=settings["tuning"]["sha256"])
+    with np.load(d / "latent.npz") as z:
+        ws = torch.from_numpy(z["ws"])
+        noise = {k[len("noise/"):]: torch.from_numpy(z[k]) for k in z.files if k.startswith("noise/")}
+    assert _close(load_image(d / "reconstruction.png", min_size=1), _render(G, ws, delta, noise))
+    assert json.loads((d / "metrics.json").read_text())["tuning_steps"] == 4
+
+    res = _run(env, "evaluate", photos, "--preset", "fast,pti", *fast, "--pti-steps", 4, "--no-align",
+               "--outdir", tmp_path / "ev")
+    assert res.exit_code == 1 and "broken.png" in res.output  # reported, the others finished
+    rows = list(csv.DictReader(open(tmp_path / "ev" / "results.csv")))
+    assert [(r["preset"], r["photo"]) for r in rows] == [(p, f) for p in ("fast", "pti")
+                                                         for f in ("broken.png", "p1.png", "p2.png")]
+    for r in rows:
+        if r["photo"] == "broken.png":
+            assert r["error"] and not r["psnr"]
+            continue
+        aligned = load_image(tmp_path / "ev" / r["preset"] / r["photo"][:-4] / "aligned.png", min_size=1)
+        recon = load_image(tmp_path / "ev" / r["preset"] / r["photo"][:-4] / "reconstruction.png", min_size=1)
+        mse = np.mean(((aligned.astype(float) - recon.astype(float)) / 127.5) ** 2)  # on [-1, 1]
+        assert float(r["psnr"]) == pytest.approx(10 * np.log10(4 / mse), abs=0.3)
+        assert (r["tuning_steps"] == "4") == (r["preset"] == "pti")
+    summary = json.loads((tmp_path / "ev" / "results.json").read_text())["summary"]
+    assert summary["pti"]["photos"] == 2 and summary["pti"]["failed"] == 1
+    mean_psnr = np.mean([float(r["psnr"]) for r in rows if r["preset"] == "pti" and r["psnr"]])
+    assert summary["pti"]["psnr"] == pytest.approx(mean_psnr, rel=1e-6)
+    assert "<img" in (tmp_path / "ev" / "report.html").read_text()
+    # a rerun keeps what is done (the same numbers) without --force
+    again = _run(env, "evaluate", photos / "p1.png", "--preset", "pti", *fast, "--pti-steps", 4, "--no-align",
+                 "--outdir", tmp_path / "ev")
+    assert again.exit_code == 0, again.output
+    rows2 = list(csv.DictReader(open(tmp_path / "ev" / "results.csv")))
+    assert rows2[0]["psnr"] == next(r["psnr"] for r in rows if r["preset"] == "pti" and r["photo"] == "p1.png")
