@@ -347,3 +347,34 @@ def test_metrics_on_other_device_match_cpu(device):
         assert a["lpips_alex"] == pytest.approx(b["lpips_alex"], rel=5e-3)
     with pytest.raises(LatentlabError, match="on"):
         metrics.mse(recon.to(device), target)
+
+
+def test_identity_loss_is_one_minus_cosine_and_differentiable(shared_dir):
+    """The projector's identity loss: 1 - cos of FaceRes embeddings cropped at the photo's landmarks
+    (0 for the photo itself, larger for another person than for a noisy copy; gradients reach the render)."""
+    import torch
+
+    from latentlab.faces.faceres import identity_embedding_faceres
+    from latentlab.faces.identity_loss import IdentityLoss
+    from latentlab.faces.landmarks import detect_landmarks
+    from latentlab.imageio import image_to_tensor, load_image
+
+    face = load_image(shared_dir / "photos" / "ffhq" / "00000.png")
+    other = load_image(shared_dir / "photos" / "ffhq" / "00001.png")
+    target = image_to_tensor(face)
+    loss = IdentityLoss("cpu")
+    assert float(loss(target.clone(), target)[0]) == pytest.approx(0.0, abs=1e-5)
+    noisy = (target + 0.03 * torch.randn_like(target)).requires_grad_(True)
+    l_noisy = loss(noisy, target)
+    l_noisy.sum().backward()
+    assert noisy.grad is not None and float(noisy.grad.abs().sum()) > 0
+    l_other = loss(image_to_tensor(other), target)
+    assert float(l_other[0]) > float(l_noisy[0]) + 0.2
+    # the formula, with the crop at the *target's* landmarks for both images
+    lm = detect_landmarks(face).landmarks[None]
+    e = [torch.nn.functional.normalize(identity_embedding_faceres(x, lm), dim=1)
+         for x in (image_to_tensor(other), target)]
+    assert float(l_other[0]) == pytest.approx(1 - float((e[0] * e[1]).sum()), abs=1e-5)
+    # a render at another resolution is resized to the target's first
+    big = torch.nn.functional.interpolate(target, scale_factor=2, mode="bilinear", align_corners=False)
+    assert float(loss(big, target)[0]) < 0.05

@@ -414,3 +414,26 @@ def test_project_pti_preset_then_evaluate_side_by_side(env, tmp_path):
     assert again.exit_code == 0, again.output
     rows2 = list(csv.DictReader(open(tmp_path / "ev" / "results.csv")))
     assert rows2[0]["psnr"] == next(r["psnr"] for r in rows if r["preset"] == "pti" and r["photo"] == "p1.png")
+
+
+def test_identity_loss_enters_projection_and_tuning():
+    """--id-weight / --pti-id-weight: the identity loss is called on (render, photo) and its gradient
+    moves the result (a stand-in loss here; the FaceRes loss itself is tested in test_metrics)."""
+    G = _tiny(3)
+    target = _target_outside(G)
+    calls = []
+
+    def fake_id(render, photo):
+        calls.append((tuple(render.shape), tuple(photo.shape)))
+        return (render - photo).abs().mean(dim=(1, 2, 3))
+
+    cfg = ProjectorConfig(num_steps=5, w_avg_samples=100, lpips_weight=0.0, rec_weight=1.0, loss_resolution=32,
+                          optimize_noise=False, initial_noise_factor=0.0)
+    plain = project(G, target, cfg, progress=False)
+    with_id = project(G, target, cfg.replace(id_weight=5.0), identity_loss=fake_id, progress=False)
+    assert calls and calls[0] == ((1, 3, 32, 32), (1, 3, 32, 32))
+    assert not torch.allclose(plain.ws, with_id.ws)
+    calls.clear()
+    tr = pivotal_tuning(G, target, plain.ws, {}, PIXEL_TUNE.replace(num_steps=3, id_weight=1.0),
+                        identity_loss=fake_id, progress=False)
+    assert len(calls) == 3 and "id_loss" in tr.history[0]
