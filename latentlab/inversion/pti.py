@@ -290,27 +290,31 @@ def delta_path_for(latent_path: "str | Path") -> Path:
     return p.with_name(p.stem + DELTA_SUFFIX)
 
 
-def save_delta(path: "str | Path", delta: dict[str, torch.Tensor], *, model: str, config: TuningConfig | None = None,
-               force: bool = False) -> str:
-    """Write ``delta`` (name -> tensor) as safetensors (``config.delta_dtype``); returns its SHA-256 hex.
+def delta_bytes(delta: dict[str, torch.Tensor], *, model: str, config: TuningConfig | None = None) -> bytes:
+    """``delta`` as the bytes of a ``.pti.safetensors`` file (``config.delta_dtype``, latentlab metadata)."""
+    from safetensors.torch import save
 
-    Written to a temporary name, then renamed: a symbolic link at ``path`` is replaced, not followed.
-    """
-    path = Path(path)
-    if (path.exists() or path.is_symlink()) and not force:
-        raise LatentlabError(f"{path} already exists; use --force to overwrite")
     dtype = getattr(torch, (config or TuningConfig()).delta_dtype)
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in sorted(delta.items())}
     meta = {"format": DELTA_FORMAT, "version": DELTA_VERSION, "model": str(model),
             "config": json.dumps(dataclasses.asdict(config) if config else {}, sort_keys=True)}
-    from safetensors.torch import save
+    return save(tensors, metadata=meta)
 
+
+def save_delta(path: "str | Path", delta: dict[str, torch.Tensor], *, model: str, config: TuningConfig | None = None,
+               force: bool = False) -> str:
+    """Write ``delta`` (name -> tensor) as safetensors (:func:`delta_bytes`); returns its SHA-256 hex.
+
+    Written to a temporary name, then renamed: a symbolic link at ``path`` is replaced, not followed.
+    """
     from ..imageio import write_bytes_atomic
 
-    data = save(tensors, metadata=meta)
+    path = Path(path)
+    if (path.exists() or path.is_symlink()) and not force:
+        raise LatentlabError(f"{path} already exists; use --force to overwrite")
+    data = delta_bytes(delta, model=model, config=config)
     write_bytes_atomic(path, data, force=force)
-    digest = hashlib.sha256(data).hexdigest()
-    return digest
+    return hashlib.sha256(data).hexdigest()
 
 
 def _sha256(path: Path) -> str:
@@ -389,5 +393,5 @@ def identity_loss_fn(device: torch.device) -> Callable[[torch.Tensor, torch.Tens
 
 
 __all__ = ["DELTA_FORMAT", "DELTA_SUFFIX", "MAX_DELTA_BYTES", "TuningConfig", "TuningResult", "apply_delta",
-           "blend_deltas", "delta_path_for", "identity_loss_fn", "load_delta", "locality_latents",
+           "blend_deltas", "delta_bytes", "delta_path_for", "identity_loss_fn", "load_delta", "locality_latents",
            "pivotal_tuning", "save_delta", "tunable_parameters", "tuning_identity_loss"]

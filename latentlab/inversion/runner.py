@@ -210,7 +210,7 @@ def invert_chunk(G: Generator, chunk: "list[PreparedPhoto]", config: ProjectorCo
             photo_seconds[i] += time.perf_counter() - t1
             if tr.interrupted:
                 result.interrupted = True
-                recon_list += [synthesize_projection(G, result)[j:j + 1] for j in range(i + 1, n)]
+                recon_list += [pivot_recon[j:j + 1] for j in range(i + 1, n)]  # untuned: the pivots
                 break
         recon = torch.cat(recon_list)
     return ChunkInversion(result, targets, recon, time.perf_counter() - t0, frames, tunings, photo_seconds,

@@ -805,12 +805,9 @@ class Session:
 
 def _delta_bytes(delta: dict[str, torch.Tensor], network: str, config: Any) -> bytes:
     """``delta`` serialised exactly as :func:`latentlab.inversion.pti.save_delta` writes it."""
-    from ..inversion.pti import save_delta
+    from ..inversion.pti import delta_bytes
 
-    with tempfile.TemporaryDirectory(prefix="latentlab-ui-") as d:
-        path = Path(d) / "delta.pti.safetensors"
-        save_delta(path, delta, model=network, config=config)
-        return path.read_bytes()
+    return delta_bytes(delta, model=network, config=config)
 
 
 __all__ = ["BusyError", "DEFAULT_MEMORY_BUDGET", "DirectionInfo", "Job", "LatentEntry", "MAX_SESSIONS",
