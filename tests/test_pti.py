@@ -5,6 +5,7 @@ with its tuned generator (checked against an independent base + delta render).""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,21 @@ def test_convs_mode_keeps_the_style_affines():
     tr = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(num_steps=3, tune="convs"), progress=False)
     assert tr.delta and not any(".affine." in f".{k}" for k in tr.delta)
     assert not any(k.endswith("noise_strength") for k in tr.delta)
+
+
+def test_learning_rate_ramps_down_by_the_cosine_formula():
+    G = _tiny(3)
+    target = _target_outside(G)
+    pivot = G.w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)
+    n, lr = 10, PIXEL_TUNE.learning_rate
+    flat = pivotal_tuning(G, target, pivot, {}, PIXEL_TUNE.replace(num_steps=n), progress=False)
+    ramp = pivotal_tuning(G, target, pivot, {}, PIXEL_TUNE.replace(num_steps=n, lr_rampdown_length=1.0), progress=False)
+    assert [h["lr"] for h in flat.history] == pytest.approx([lr] * n)
+    # over the whole run: lr_k = lr * (1 + cos(pi * k / n)) / 2
+    assert [h["lr"] for h in ramp.history] == pytest.approx([lr * (1 + math.cos(math.pi * k / n)) / 2 for k in range(n)])
+    # Adam moves each weight by about lr per step, so the ramped run moves the weights about half as far
+    moved = lambda tr: max(float(d.abs().max()) for d in tr.delta.values())  # noqa: E731
+    assert moved(ramp) < 0.75 * moved(flat)
 
 
 def test_locality_latents_follow_the_formula():

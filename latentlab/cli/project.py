@@ -36,6 +36,8 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     # Pivotal tuning (on with --preset pti; any of these flags turns it on for another preset).
     ("tuning_num_steps", "--pti-steps", click.IntRange(min=0), "Pivotal tuning: most fine-tuning steps."),
     ("tuning_learning_rate", "--pti-lr", FiniteFloat(min=0, min_open=True), "Pivotal tuning: Adam learning rate."),
+    ("tuning_lr_rampdown_length", "--pti-lr-rampdown", FiniteFloat(min=0, max=1),
+     "Pivotal tuning: fraction of steps for a cosine ramp-down of the learning rate (0 = constant)."),
     ("tuning_lpips_weight", "--pti-lpips-weight", FiniteFloat(min=0), "Pivotal tuning: LPIPS (VGG16) weight."),
     ("tuning_l2_weight", "--pti-l2-weight", FiniteFloat(min=0), "Pivotal tuning: full-resolution pixel MSE weight."),
     ("tuning_id_weight", "--pti-id-weight", FiniteFloat(min=0),

@@ -128,9 +128,10 @@ PRESETS: dict[str, ProjectorConfig] = {
     # Pivotal tuning (PTI, Roich et al. 2021): a short W+ projection as the pivot, then the synthesis
     # weights are fine-tuned to reproduce the person. (PTI pivots in W; on this distilled generator a
     # W pivot started further away, dlib distance 0.73 vs 0.59 on a held-out portrait, and tuning
-    # from it ended further away too.)
-    "pti": ProjectorConfig(num_steps=100, lr_rampdown_length=0.3, noise_ramp_length=0.5,
-                           early_stop_patience=30, tuning=TuningConfig()),
+    # from it ended further away too. A 30-step pivot ends as close after tuning as a 60-step one:
+    # 28.4 dB / dlib 0.174 vs 28.5 / 0.182 after 70 tuning steps.)
+    "pti": ProjectorConfig(num_steps=30, lr_rampdown_length=0.3, noise_ramp_length=0.5,
+                           tuning=TuningConfig()),
 }
 
 

@@ -1,0 +1,111 @@
+"""Compare pivotal-tuning settings on one photo: fidelity and edit strength at checkpoints.
+
+For a photo, projects a W+ pivot with the ``pti`` preset's schedule (cached under ``--cache``), then
+for each tuning setting (a JSON list of ``TuningConfig`` fields plus a ``name``) tunes and, at the
+given steps, measures the tuned generator's render of the pivot (PSNR and LPIPS-Alex at 256 px, dlib
+distance to the aligned photo) and smile +1 sigma (mouth width, landmarks 48-54 over the outer eye
+corners 36-45, in percent; dlib distance). Seconds exclude the measuring.
+
+    .venv/bin/python benchmarks/pti_choices.py ../shared/photos/portraits/010f.jpg --pivot-steps 60 \\
+        --runs '[{"name": "l2x10", "l2_weight": 10}, {"name": "pti", "l2_weight": 1, "locality_weight": 0}]' \\
+        --checks 50,70,100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("photo", type=Path)
+    ap.add_argument("--pivot-steps", type=int, default=30)
+    ap.add_argument("--runs", default='[{"name": "default"}]', help="JSON list of TuningConfig fields + name")
+    ap.add_argument("--checks", default="50,70,100", help="steps at which to measure")
+    ap.add_argument("--cache", type=Path, default=Path("out/pti_choices"))
+    args = ap.parse_args()
+
+    import torch
+
+    import latentlab as ll
+    from latentlab.editing.attributes import find_attribute
+    from latentlab.editing.directions import apply_direction, load_direction
+    from latentlab.editing.layers import parse_layers
+    from latentlab.faces.landmarks import detect_landmarks
+    from latentlab.imageio import image_to_tensor, tensor_to_images
+    from latentlab.inversion import override_noise
+    from latentlab.inversion.project import PRESETS, project
+    from latentlab.inversion.pti import TuningConfig, pivotal_tuning
+    from latentlab.inversion.runner import prepare_photo
+    from latentlab.losses import LPIPS
+    from latentlab.metrics import identity_metrics_dlib, image_metrics
+
+    runs = json.loads(args.runs)
+    checks = {int(x) for x in args.checks.split(",")}
+    G = ll.load_generator("ffhq-mobile", progress=False)
+    lpips = LPIPS().eval()
+    smile = load_direction(find_attribute("smile", "ffhq-mobile"))
+    sigma = float(smile.meta.get("projection_std", 1.0))
+    rows = parse_layers(smile.layers, G)
+    photo = prepare_photo(args.photo, G.img_resolution)
+    aligned = photo.aligned.image
+    target = image_to_tensor(aligned)
+
+    def mouth(img: np.ndarray) -> float:
+        lm = detect_landmarks(img).landmarks
+        return float(np.linalg.norm(lm[54] - lm[48]) / np.linalg.norm(lm[45] - lm[36]))
+
+    def render(Gx, ws, noise) -> torch.Tensor:
+        with torch.no_grad(), override_noise(Gx, noise):
+            return Gx.synthesis(ws, noise_mode="const").clamp(-1, 1)
+
+    def measure(tag: str, Gx, ws, noise, seconds: float) -> None:
+        img = render(Gx, ws, noise)
+        u8 = tensor_to_images(img)[0]
+        m = image_metrics(img, target, resolution=256)[0]
+        smiled = tensor_to_images(render(Gx, apply_direction(ws, smile.vector, sigma, rows), noise))[0]
+        print(f"{tag:34s} {seconds:6.1f}s  PSNR {m['psnr']:.2f}  LPIPS-Alex {m['lpips_alex']:.4f}  dlib "
+              f"{identity_metrics_dlib(aligned, u8)['dlib_distance']:.3f}  smile+1: mouth "
+              f"{100 * (mouth(smiled) / mouth(u8) - 1):+.1f}% dlib "
+              f"{identity_metrics_dlib(aligned, smiled)['dlib_distance']:.3f}", flush=True)
+
+    args.cache.mkdir(parents=True, exist_ok=True)
+    key = args.cache / f"pivot_{args.photo.stem}_{args.pivot_steps}.pt"
+    if key.is_file():
+        saved = torch.load(key, weights_only=True)
+        ws, noise, seconds = saved["ws"], saved["noise"], float(saved["seconds"])
+    else:
+        t0 = time.perf_counter()
+        r = project(G, target, PRESETS["pti"].replace(num_steps=args.pivot_steps, tuning=None), lpips_model=lpips,
+                    progress=False)
+        ws, noise, seconds = r.ws, r.noise, time.perf_counter() - t0
+        torch.save({"ws": ws, "noise": noise, "seconds": torch.tensor(seconds)}, key)
+    measure(f"pivot ({args.pivot_steps} steps)", G, ws, noise, seconds)
+    for run in runs:
+        run = dict(run)
+        name = run.pop("name", "run")
+        state = {"t0": time.perf_counter(), "measuring": 0.0}
+
+        def callback(step: int, info: dict, name: str = name, state: dict = state) -> None:
+            if step + 1 in checks:
+                m0 = time.perf_counter()
+                measure(f"{name} @{step + 1}", info["G"], ws, noise, m0 - state["t0"] - state["measuring"])
+                state["measuring"] += time.perf_counter() - m0
+
+        cfg = TuningConfig(**run)
+        id_loss = None
+        if cfg.id_weight > 0:
+            from latentlab.faces.identity_loss import IdentityLoss
+
+            id_loss = IdentityLoss(G.device)
+        pivotal_tuning(G, target, ws, noise, cfg, lpips_model=lpips, identity_loss=id_loss, progress=False,
+                       callback=callback)
+
+
+if __name__ == "__main__":
+    main()
