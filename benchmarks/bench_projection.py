@@ -7,7 +7,10 @@ fast, ...) so machine load hits both alike:
 * ``forward``: ``G.synthesis(ws)`` under ``torch.inference_mode`` (``--batch`` photos, default 1);
 * ``step``: one projection step as :func:`latentlab.inversion.project` runs it: synthesis,
   image at the loss resolution (256), LPIPS (VGG16) + pixel MSE against a cached target, noise
-  penalty, backward, Adam, noise renormalisation (W+ and noise maps optimised, ``--batch`` photos).
+  penalty, backward, Adam, noise renormalisation (W+ and noise maps optimised, ``--batch`` photos);
+* ``tune``: one pivotal-tuning step's loss and backward (:func:`latentlab.inversion.pti.pivotal_tuning`'s
+  terms without the locality regulariser): full-resolution synthesis, LPIPS at 256 + 10 x pixel MSE,
+  gradients for all synthesis weights (no ``approx`` row: tuning has no early exit).
 
 The reference path is latentlab's plain code: ``G.impl = 'ref'`` (NVIDIA's op order, NCHW,
 fused modconv), full-resolution synthesis then area downsampling, fp32, eager. The fast path is
@@ -40,6 +43,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -128,6 +132,28 @@ class StepRunner:
             renormalize_noise_(noise)
         return float(image_loss.detach())
 
+    def tune(self) -> float:
+        """One pivotal-tuning step's loss and backward (the ``pti`` preset's terms, without the locality
+        term): LPIPS at 256 + 10 x pixel MSE at full resolution, gradients for every synthesis weight.
+        No Adam update, so every repeat starts from the same weights; returns the loss."""
+        params = list(self.G.synthesis_network.parameters())
+        if not hasattr(self, "target_full"):
+            self.target_full = F.interpolate(self.target, size=self.G.img_resolution, mode="nearest")
+        for p in params:
+            p.requires_grad_(True)
+        try:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.path == "bf16"):
+                img = self.G.synthesis(self.w0, noise_mode="const", impl=self.impl).float()
+                small = _resize_to(img, self.loss_res).contiguous(memory_format=torch.channels_last)
+                lp = self.lpips.distance_from_features(small, self.target_feats).float()
+            loss = (lp + 10.0 * (img - self.target_full).square().mean(dim=(1, 2, 3))).sum()
+            loss.backward()
+        finally:
+            for p in params:
+                p.requires_grad_(False)
+                p.grad = None
+        return float(loss.detach())
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -214,7 +240,9 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
             set_glibc_allocator("tuned")
     out: dict = {"model": name, "family": G.family, "resolution": G.img_resolution, "device": str(device),
                  "batch": batch}
-    for kind in ("forward", "step"):
+    all_paths = paths
+    for kind in ("forward", "step", "tune"):
+        paths = [p for p in all_paths if not (kind == "tune" and p == "approx")]  # tuning has no early exit
         times: dict[str, list[float]] = {p: [] for p in paths}
         peaks: dict[str, float] = {}
         losses: dict[str, float] = {}
@@ -228,7 +256,7 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
             _sync(device)
             peaks[p] = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                         else peak_rss_mib(reset_ok))
-            if kind == "step":
+            if kind in ("step", "tune"):
                 losses[p] = r
         gflop = {p: count_gflop(lambda: run(p, kind)) for p in paths}
         for _ in range(repeats):
@@ -248,7 +276,7 @@ def bench_model(name: str, device: torch.device, lpips: LPIPS, repeats: int, pat
                 row["speedup_paired"] = statistics.median(r_ / f_ for r_, f_ in zip(times["ref"], times[p]))
             if "ref-stock" in paths and p not in ("ref", "ref-stock"):
                 row["speedup_vs_ref_stock"] = statistics.median(times["ref-stock"]) / med
-            if kind == "step":
+            if kind in ("step", "tune"):
                 row["loss"] = losses[p]
                 row["loss_rel_diff_vs_ref"] = abs(losses[p] - losses["ref"]) / abs(losses["ref"])
             out[f"{kind}_{p}"] = row
@@ -374,8 +402,10 @@ def main(argv: list[str] | None = None) -> int:
             r = bench_model(name, device, lpips, args.repeats, paths, with_op_times=args.op_times,
                             batch=args.batch)
             results["speed"].append(r)
-            for kind in ("forward", "step"):
+            for kind in ("forward", "step", "tune"):
                 for p in paths:
+                    if f"{kind}_{p}" not in r:
+                        continue
                     row = r[f"{kind}_{p}"]
                     x = f"{row['speedup_vs_ref']:.2f}" if "speedup_vs_ref" in row else "1.00"
                     px = f"{row['speedup_paired']:.2f}" if "speedup_paired" in row else "-"

@@ -7,6 +7,8 @@ the latent's own (tuned) generator, at full resolution:
   ``projection_std``), age at +-2 sigma and yaw at +-2 sigma, each on the direction's layer range;
 * mouth width = distance of dlib landmarks 48 and 54, divided by the outer eye-corner distance
   (36, 45) so that a change of face size does not count: the smile's widening in percent;
+* for tuned latents, the same smile on the pivot drawn by the base generator (``base_smile...``):
+  whether tuning weakened the edit or the direction is this weak on this latent anyway;
 * dlib descriptor distance of each edit to the aligned photo (the same person below 0.6; the
   issue's target for smile +1 sigma: <= 0.35) and FaceRes ID cosine.
 
@@ -77,12 +79,23 @@ def main() -> None:
             row[f"{tag}_id_cosine"] = identity_metrics_faceres(aligned, img)["id_cosine"]
             if name == "smile":
                 row[f"{tag}_mouth_widening_pct"] = 100 * (mouth(img) / row["mouth_0"] - 1)
+        if lat.generator is not None:  # the same smile on the pivot drawn by the base generator
+            pivot = render(G, lat.ws, lat.noise)[0]
+            row["base_mouth_0"] = mouth(pivot)
+            d = dirs["smile"]
+            for k in (1.0, 2.0):
+                ws = apply_direction(lat.ws, d.vector, k * float(d.meta.get("projection_std", 1.0)),
+                                     parse_layers(d.layers, G))
+                row[f"base_smile{k:+g}_mouth_widening_pct"] = 100 * (mouth(render(G, ws, lat.noise)[0])
+                                                                      / row["base_mouth_0"] - 1)
         save_image(np.concatenate([resize(t, 256) for t in tiles], axis=1), args.out / f"{row['photo']}.png",
                    force=True)
         rows.append(row)
         print(f"{row['photo']:24s} recon dlib {row['recon_dlib_distance']:.3f}  smile+1: mouth "
               f"{row['smile+1_mouth_widening_pct']:+.1f}% dlib {row['smile+1_dlib_distance']:.3f}  smile+2: "
-              f"{row['smile+2_mouth_widening_pct']:+.1f}% dlib {row['smile+2_dlib_distance']:.3f}", flush=True)
+              f"{row['smile+2_mouth_widening_pct']:+.1f}% dlib {row['smile+2_dlib_distance']:.3f}"
+              + (f"  base generator on the pivot: smile+1 {row['base_smile+1_mouth_widening_pct']:+.1f}%, "
+                 f"+2 {row['base_smile+2_mouth_widening_pct']:+.1f}%" if "base_mouth_0" in row else ""), flush=True)
 
     def mean(key: str) -> float:
         vals = [r[key] for r in rows if isinstance(r.get(key), float) and np.isfinite(r[key])]

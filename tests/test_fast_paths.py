@@ -145,6 +145,27 @@ def test_generator_fast_equals_ref_images_and_gradients(make):
     G.impl = "fast"
 
 
+def test_mobilestylegan_one_sample_folds_styles_with_the_same_weight_gradients():
+    # One sample (a projection or pivotal tuning of one photo): the fast path folds each style into
+    # its conv weight instead of scaling the activations. Tuning needs the parameter gradients.
+    G = _msg()
+    g = torch.Generator().manual_seed(2)
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=g)) + 0.3 * torch.randn(1, G.num_ws, G.w_dim, generator=g)
+    target = torch.rand(1, 3, G.img_resolution, G.img_resolution, generator=g) * 2 - 1
+    grads = {}
+    for impl in ("ref", "fast"):
+        G.requires_grad_(True).zero_grad(set_to_none=True)
+        img = G.synthesis(ws, impl=impl)
+        low = G.synthesis_lowres(ws, G.img_resolution // 4, impl=impl)
+        ((img - target).square().mean() + (low * F.avg_pool2d(target, 4)).mean()).backward()
+        grads[impl] = {n: p.grad.clone() for n, p in G.synthesis_network.named_parameters() if p.grad is not None}
+        G.requires_grad_(False)
+    assert grads["fast"].keys() == grads["ref"].keys() and len(grads["ref"]) == len(list(G.synthesis_network.parameters()))
+    for n, ref in grads["ref"].items():
+        assert (grads["fast"][n] - ref).abs().max() <= 1e-4 * ref.abs().max() + 1e-10, n
+    G.impl = "fast"
+
+
 @pytest.mark.parametrize("make", [lambda: _sg2("skip"), _msg])
 def test_bf16_autocast_keeps_activations_in_bf16(make):
     # Projection's opt-in bf16 mode: every modulated conv layer must hand the next one bfloat16

@@ -31,7 +31,9 @@ def _tiny(seed: int) -> StyleGAN2Generator:
                               synthesis_kwargs={"channel_base": 256, "channel_max": 16}).eval().requires_grad_(False)
 
 
-PIXEL_TUNE = TuningConfig(num_steps=40, learning_rate=3e-3, lpips_weight=0.0, l2_weight=1.0, locality_weight=0.0)
+# fp32 pinned: the default "auto" would run bf16 on CPUs that have it, fp32 elsewhere
+PIXEL_TUNE = TuningConfig(num_steps=40, learning_rate=3e-3, lpips_weight=0.0, l2_weight=1.0, locality_weight=0.0,
+                          precision="fp32")
 
 
 def _target_outside(G) -> torch.Tensor:
@@ -115,10 +117,35 @@ def test_locality_regulariser_keeps_far_latents_closer_to_the_base():
     assert drift[10.0] < 0.7 * drift[0.0]
 
 
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_and_tunes_as_well(native_bf16, monkeypatch):
+    from latentlab.ops import fast_bfloat16, resolve_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert fast_bfloat16("cpu") is native_bf16 and not fast_bfloat16(torch.device("cuda"))
+    assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16 else "fp32")
+    assert resolve_precision("auto", "cuda") == "fp32" and resolve_precision("fp32", "cpu") == "fp32"
+    G = _tiny(3)
+    target = _target_outside(G)
+    ws = G.mapping(torch.from_numpy(np.random.RandomState(2).randn(1, G.z_dim).astype(np.float32)))
+    start_mse = float((G.synthesis(ws) - target).square().mean())
+    fp32 = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE, progress=False)
+    auto = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(precision="auto"), progress=False)
+    assert auto.config.precision == ("bf16" if native_bf16 else "fp32")  # what ran is what is recorded
+    auto_mse = float((auto.G.synthesis(ws) - target).square().mean())  # rendered in fp32
+    fp32_mse = float((fp32.G.synthesis(ws) - target).square().mean())
+    assert auto_mse < 0.5 * start_mse and auto_mse < 1.5 * fp32_mse
+    assert all(v.dtype == torch.float32 for v in auto.delta.values())
+    if not native_bf16:  # fp32 either way: the same numbers
+        assert auto_mse == pytest.approx(fp32_mse, rel=1e-6)
+
+
 def test_bad_tuning_configs_and_inputs_are_clear_errors():
     G = _tiny(3)
     for bad in ({"num_steps": -1}, {"learning_rate": float("nan")}, {"l2_weight": -1.0}, {"tune": "mapping"},
-                {"lpips_weight": 0.0, "l2_weight": 0.0}, {"locality_every": 0}, {"delta_dtype": "int8"}):
+                {"lpips_weight": 0.0, "l2_weight": 0.0}, {"locality_every": 0}, {"delta_dtype": "int8"},
+                {"precision": "fp16"}):
         with pytest.raises(LatentlabError):
             TuningConfig(**bad)
     with pytest.raises(LatentlabError, match="targets must be"):

@@ -30,9 +30,10 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("loss_resolution", "--loss-res", click.IntRange(min=32), "Resolution at which losses are computed."),
     ("early_stop_patience", "--early-stop", click.IntRange(min=0), "Stop after N steps without LPIPS gain (0: never)."),
     ("seed", "--seed", int, "Random seed (noise maps, latent noise)."),
-    ("precision", "--precision", click.Choice(["fp32", "bf16"]),
-     "fp32 (default) or bf16 autocast for synthesis and LPIPS: faster on GPUs and CPUs with "
-     "AVX512-BF16/AMX; loss ~4e-5 (ffhq-mobile) to ~2e-2 (config-f) relative off."),
+    ("precision", "--precision", click.Choice(["fp32", "bf16", "auto"]),
+     "fp32 (default; pti: auto) or bf16 autocast for synthesis and LPIPS: faster on CPUs with "
+     "AVX512-BF16/AMX; loss ~4e-5 (ffhq-mobile) to ~2e-2 (config-f) relative off. auto: bf16 where "
+     "the CPU computes it natively, else fp32."),
     # Pivotal tuning (on with --preset pti; any of these flags turns it on for another preset).
     ("tuning_num_steps", "--pti-steps", click.IntRange(min=0), "Pivotal tuning: most fine-tuning steps."),
     ("tuning_learning_rate", "--pti-lr", FiniteFloat(min=0, min_open=True), "Pivotal tuning: Adam learning rate."),
@@ -52,6 +53,8 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
      "Pivotal tuning: stop when LPIPS (VGG16) falls below this (0 = never)."),
     ("tuning_tune", "--pti-tune", click.Choice(["all", "convs"]),
      "Pivotal tuning: all synthesis weights, or all but the style affines."),
+    ("tuning_precision", "--pti-precision", click.Choice(["fp32", "bf16", "auto"]),
+     "Pivotal tuning: fp32, bf16 autocast, or auto (default: bf16 where the CPU computes it natively)."),
     ("tuning_delta_dtype", "--pti-delta-dtype", click.Choice(["float16", "float32"]),
      "Pivotal tuning: precision of the stored delta (latent.pti.safetensors)."),
 ]

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from ..errors import LatentlabError
 from ..models.base import Generator
+from ..ops.cpu import resolve_precision
 
 DELTA_FORMAT = "latentlab-pti-delta"
 DELTA_VERSION = "1"
@@ -73,7 +74,10 @@ class TuningConfig:
     #: "all": every synthesis parameter (PTI); "convs": all but the style affines and noise strengths
     #: (the mapping from W to styles stays the base model's).
     tune: str = "all"
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast for synthesis and LPIPS)
+    #: "fp32", "bf16" (autocast for synthesis and LPIPS; weights, Adam state and the pixel loss stay
+    #: fp32) or "auto": bf16 where :func:`latentlab.ops.fast_bfloat16` says it is faster (the
+    #: result's config records which ran)
+    precision: str = "auto"
     delta_dtype: str = "float16"
     seed: int = 0
 
@@ -93,8 +97,8 @@ class TuningConfig:
             raise LatentlabError("locality_every must be >= 1")
         if self.tune not in TUNE_CHOICES:
             raise LatentlabError(f"tune must be one of {', '.join(TUNE_CHOICES)}, got {self.tune!r}")
-        if self.precision not in ("fp32", "bf16"):
-            raise LatentlabError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise LatentlabError(f"precision must be fp32, bf16 or auto, got {self.precision!r}")
         if self.delta_dtype not in DELTA_DTYPES:
             raise LatentlabError(f"delta_dtype must be one of {', '.join(DELTA_DTYPES)}")
 
@@ -182,6 +186,8 @@ def pivotal_tuning(
     if cfg.id_weight > 0 and identity_loss is None:
         raise LatentlabError("id_weight > 0 needs an identity network (identity_loss)")
     device = G.device
+    if cfg.precision == "auto":
+        cfg = cfg.replace(precision=resolve_precision(cfg.precision, device))
     t_start = time.perf_counter()
     gen = torch.Generator().manual_seed(cfg.seed)
     if lpips_model is None and (cfg.lpips_weight > 0 or cfg.locality_weight > 0):

@@ -250,7 +250,9 @@ def write_photo_outputs(d: Path, p: PreparedPhoto, inv: ChunkInversion, i: int, 
          "seconds": inv.photo_seconds[i] if inv.photo_seconds else inv.seconds / n,
          "batch_seconds": inv.seconds, "batch_size": n,
          "interrupted": result.interrupted, "space": config.space,
-         "tuning_steps": tuning.steps_run if tuning is not None else None}
+         "precision": result.config.precision,  # what ran ("auto" resolved)
+         "tuning_steps": tuning.steps_run if tuning is not None else None,
+         "tuning_precision": tuning.config.precision if tuning is not None else None}
     if tuning is not None and inv.pivot_recon is not None:
         # What the projection alone gave (the pivot drawn by the base generator), for comparison.
         pivot_u8 = tensor_to_images(inv.pivot_recon[i:i + 1].clamp(-1, 1))[0]

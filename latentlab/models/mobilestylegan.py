@@ -114,16 +114,22 @@ class ModulatedConv(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", impl: str = "ref") -> torch.Tensor:
         """x [N, C_in, R, R], w [N, w_dim] -> [N, C_out, R, R]."""
         styles = self.affine(w) * self.style_gain
-        x = x * styles[:, :, None, None]
         pad = self.kernel_size // 2
         if impl == "fast":
             # Same math, fewer passes: the bias rides in the last conv, noise and activation in place
-            # (the conv output is a fresh tensor that no backward formula needs).
+            # (the conv output is a fresh tensor that no backward formula needs). One sample: the
+            # style scales the first conv's input channels, so it is folded into that conv's weight
+            # (a few KB) instead of multiplying the activations, forward and backward.
+            fold = x.shape[0] == 1
+            if not fold:
+                x = x * styles[:, :, None, None]
             if self.depthwise:
-                x = F.conv2d(x, self.weight_dw, padding=pad, groups=self.in_channels)
+                wdw = self.weight_dw * styles[0, :, None, None, None] if fold else self.weight_dw
+                x = F.conv2d(x, wdw, padding=pad, groups=self.in_channels)
                 x = F.conv2d(x, self.weight, self.bias)
             else:
-                x = F.conv2d(x, self.weight, self.bias, padding=pad)
+                wt = self.weight * styles[0, None, :, None, None] if fold else self.weight
+                x = F.conv2d(x, wt, self.bias, padding=pad)
             if noise_mode == "const":
                 # in the activations' dtype: a float32 addend to bfloat16 (autocast) takes a slow path
                 x.add_((self.noise_const * self.noise_strength).to(x.dtype))
@@ -131,6 +137,7 @@ class ModulatedConv(nn.Module):
                 noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
                 x.add_(noise * self.noise_strength)
             return F.leaky_relu_(x, LRELU_SLOPE)
+        x = x * styles[:, :, None, None]
         if self.depthwise:
             x = F.conv2d(x, self.weight_dw, padding=pad, groups=self.in_channels)
             x = F.conv2d(x, self.weight)
@@ -171,8 +178,10 @@ class ToWavelets(nn.Module):
         self.weight = nn.Parameter(torch.zeros(4 * img_channels, in_channels, 1, 1))
         self.bias = nn.Parameter(torch.zeros(4 * img_channels))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, impl: str = "ref") -> torch.Tensor:
         styles = self.affine(w) * self.style_gain
+        if impl == "fast" and x.shape[0] == 1:  # the style folded into the 1x1 weight, as in ModulatedConv
+            return F.conv2d(x, self.weight * styles[0, None, :, None, None], self.bias)
         x = F.conv2d(x * styles[:, :, None, None], self.weight)
         return x + self.bias[None, :, None, None]
 
@@ -247,8 +256,10 @@ class SynthesisNetwork(nn.Module):
             torgb = block.torgb
             c = torgb.bias.shape[0] // 4
             styles = torgb.affine(ws[:, row]) * torgb.style_gain
+            if impl == "fast" and x.shape[0] == 1:
+                return F.conv2d(x, torgb.weight[:c] * styles[0, None, :, None, None], torgb.bias[:c]).contiguous()
             return F.conv2d(x * styles[:, :, None, None], torgb.weight[:c], torgb.bias[:c]).contiguous()
-        img = haar_idwt(block.torgb(x, ws[:, row]))
+        img = haar_idwt(block.torgb(x, ws[:, row], impl))
         return img.contiguous() if impl == "fast" else img
 
 

@@ -9,6 +9,7 @@ is compiled at import time.
 * :func:`bias_act` - bias + activation + gain + clamp, as NVIDIA's ``bias_act``.
 * :func:`conv2d_resample` - a 2-D convolution fused with FIR up/down-sampling.
 * :func:`tune_cpu_allocator` - let glibc reuse freed memory (large tensors stop page-faulting).
+* :func:`resolve_precision` - ``"auto"`` -> bf16 where this device computes bf16 natively, else fp32.
 
 Each resampling op takes ``impl='ref'`` (the plain definition, default) or ``'fast'`` (an
 equivalent formulation with less memory traffic; equal to ~1e-6, see tests/test_fast_paths.py).
@@ -16,7 +17,7 @@ equivalent formulation with less memory traffic; equal to ~1e-6, see tests/test_
 
 from .bias_act import ACTIVATIONS, bias_act
 from .conv2d_resample import conv2d_resample
-from .cpu import tune_cpu_allocator
+from .cpu import fast_bfloat16, resolve_precision, tune_cpu_allocator
 from .upfirdn2d import IMPLS, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
 __all__ = [
@@ -25,7 +26,9 @@ __all__ = [
     "bias_act",
     "conv2d_resample",
     "downsample2d",
+    "fast_bfloat16",
     "filter2d",
+    "resolve_precision",
     "setup_filter",
     "upfirdn2d",
     "tune_cpu_allocator",
