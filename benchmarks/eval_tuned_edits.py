@@ -27,6 +27,17 @@ from pathlib import Path
 import numpy as np
 
 
+def mouth(img: np.ndarray) -> float:
+    """Mouth width of a uint8 face image: landmarks 48-54 over the outer eye corners 36-45 (NaN: no face)."""
+    from latentlab.faces.landmarks import NoFaceError, detect_landmarks
+
+    try:
+        lm = detect_landmarks(img).landmarks
+    except NoFaceError:
+        return float("nan")
+    return float(np.linalg.norm(lm[54] - lm[48]) / np.linalg.norm(lm[45] - lm[36]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("latents", nargs="+", type=Path)
@@ -41,7 +52,6 @@ def main() -> None:
     from latentlab.editing.inputs import load_latent_for
     from latentlab.editing.layers import parse_layers
     from latentlab.editing.render import render, resize
-    from latentlab.faces.landmarks import NoFaceError, detect_landmarks
     from latentlab.imageio import load_image, save_image
     from latentlab.metrics import identity_metrics_dlib, identity_metrics_faceres
     from latentlab.registry import load_generator, resolve_device
@@ -52,12 +62,10 @@ def main() -> None:
     edits = [("smile", 1.0), ("smile", 2.0), ("age", -2.0), ("age", 2.0), ("yaw", -2.0), ("yaw", 2.0)]
     args.out.mkdir(parents=True, exist_ok=True)
 
-    def mouth(img: np.ndarray) -> float:
-        try:
-            lm = detect_landmarks(img).landmarks
-        except NoFaceError:
-            return float("nan")
-        return float(np.linalg.norm(lm[54] - lm[48]) / np.linalg.norm(lm[45] - lm[36]))
+    def edited(ws, name: str, k: float):
+        """ws moved k sigma along the direction ``name`` on its layer range."""
+        d = dirs[name]
+        return apply_direction(ws, d.vector, k * float(d.meta.get("projection_std", 1.0)), parse_layers(d.layers, G))
 
     rows = []
     for path in args.latents:
@@ -69,10 +77,7 @@ def main() -> None:
                **{f"recon_{k}": v for k, v in identity_metrics_dlib(aligned, base).items()}}
         tiles = [aligned, base]
         for name, k in edits:
-            d = dirs[name]
-            sigma = float(d.meta.get("projection_std", 1.0))
-            ws = apply_direction(lat.ws, d.vector, k * sigma, parse_layers(d.layers, G))
-            img = render(Gt, ws, lat.noise)[0]
+            img = render(Gt, edited(lat.ws, name, k), lat.noise)[0]
             tiles.append(img)
             tag = f"{name}{k:+g}"
             row[f"{tag}_dlib_distance"] = identity_metrics_dlib(aligned, img)["dlib_distance"]
@@ -82,12 +87,9 @@ def main() -> None:
         if lat.generator is not None:  # the same smile on the pivot drawn by the base generator
             pivot = render(G, lat.ws, lat.noise)[0]
             row["base_mouth_0"] = mouth(pivot)
-            d = dirs["smile"]
             for k in (1.0, 2.0):
-                ws = apply_direction(lat.ws, d.vector, k * float(d.meta.get("projection_std", 1.0)),
-                                     parse_layers(d.layers, G))
-                row[f"base_smile{k:+g}_mouth_widening_pct"] = 100 * (mouth(render(G, ws, lat.noise)[0])
-                                                                      / row["base_mouth_0"] - 1)
+                smiled = render(G, edited(lat.ws, "smile", k), lat.noise)[0]
+                row[f"base_smile{k:+g}_mouth_widening_pct"] = 100 * (mouth(smiled) / row["base_mouth_0"] - 1)
         save_image(np.concatenate([resize(t, 256) for t in tiles], axis=1), args.out / f"{row['photo']}.png",
                    force=True)
         rows.append(row)

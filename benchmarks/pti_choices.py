@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
+from eval_tuned_edits import mouth  # this folder is on sys.path when run as a script
 
 
 def main() -> None:
@@ -36,11 +36,10 @@ def main() -> None:
     from latentlab.editing.attributes import find_attribute
     from latentlab.editing.directions import apply_direction, load_direction
     from latentlab.editing.layers import parse_layers
-    from latentlab.faces.landmarks import detect_landmarks
     from latentlab.imageio import image_to_tensor, tensor_to_images
     from latentlab.inversion import override_noise
     from latentlab.inversion.project import PRESETS, project
-    from latentlab.inversion.pti import TuningConfig, pivotal_tuning
+    from latentlab.inversion.pti import TuningConfig, pivotal_tuning, tuning_identity_loss
     from latentlab.inversion.runner import prepare_photo
     from latentlab.losses import LPIPS
     from latentlab.metrics import identity_metrics_dlib, image_metrics
@@ -55,10 +54,6 @@ def main() -> None:
     photo = prepare_photo(args.photo, G.img_resolution)
     aligned = photo.aligned.image
     target = image_to_tensor(aligned)
-
-    def mouth(img: np.ndarray) -> float:
-        lm = detect_landmarks(img).landmarks
-        return float(np.linalg.norm(lm[54] - lm[48]) / np.linalg.norm(lm[45] - lm[36]))
 
     def render(Gx, ws, noise) -> torch.Tensor:
         with torch.no_grad(), override_noise(Gx, noise):
@@ -98,13 +93,8 @@ def main() -> None:
                 state["measuring"] += time.perf_counter() - m0
 
         cfg = TuningConfig(**run)
-        id_loss = None
-        if cfg.id_weight > 0:
-            from latentlab.faces.identity_loss import IdentityLoss
-
-            id_loss = IdentityLoss(G.device)
-        pivotal_tuning(G, target, ws, noise, cfg, lpips_model=lpips, identity_loss=id_loss, progress=False,
-                       callback=callback)
+        pivotal_tuning(G, target, ws, noise, cfg, lpips_model=lpips, identity_loss=tuning_identity_loss(cfg, G.device),
+                       progress=False, callback=callback)
 
 
 if __name__ == "__main__":

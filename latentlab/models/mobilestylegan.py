@@ -178,12 +178,17 @@ class ToWavelets(nn.Module):
         self.weight = nn.Parameter(torch.zeros(4 * img_channels, in_channels, 1, 1))
         self.bias = nn.Parameter(torch.zeros(4 * img_channels))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, impl: str = "ref") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, impl: str = "ref", low_pass: bool = False) -> torch.Tensor:
+        """``low_pass``: only the low-pass bands [N, img_channels, R, R] (the first quarter of the outputs)."""
+        weight, bias = self.weight, self.bias
+        if low_pass:
+            c = bias.shape[0] // 4
+            weight, bias = weight[:c], bias[:c]
         styles = self.affine(w) * self.style_gain
         if impl == "fast" and x.shape[0] == 1:  # the style folded into the 1x1 weight, as in ModulatedConv
-            return F.conv2d(x, self.weight * styles[0, None, :, None, None], self.bias)
-        x = F.conv2d(x * styles[:, :, None, None], self.weight)
-        return x + self.bias[None, :, None, None]
+            return F.conv2d(x, weight * styles[0, None, :, None, None], bias)
+        x = F.conv2d(x * styles[:, :, None, None], weight)
+        return x + bias[None, :, None, None]
 
 
 class SynthesisBlock(nn.Module):
@@ -253,12 +258,7 @@ class SynthesisNetwork(nn.Module):
             x = block(x, ws[:, row:row + 3], noise_mode, impl)
             row += 3
         if bands_only:
-            torgb = block.torgb
-            c = torgb.bias.shape[0] // 4
-            styles = torgb.affine(ws[:, row]) * torgb.style_gain
-            if impl == "fast" and x.shape[0] == 1:
-                return F.conv2d(x, torgb.weight[:c] * styles[0, None, :, None, None], torgb.bias[:c]).contiguous()
-            return F.conv2d(x * styles[:, :, None, None], torgb.weight[:c], torgb.bias[:c]).contiguous()
+            return block.torgb(x, ws[:, row], impl, low_pass=True).contiguous()
         img = haar_idwt(block.torgb(x, ws[:, row], impl))
         return img.contiguous() if impl == "fast" else img
 
