@@ -191,7 +191,8 @@ class Projection:
     @property
     def generator(self) -> Generator:
         """The generator that renders this latent: the projection's own (pivotal-tuned) one when it
-        carries one, else G. A morph frame between tuned latents carries only its blended tuning:
+        carries one, else G. A morph frame between tuned latents, or a swap drawn with a blend of two
+        tunings, carries only its blended tuning:
         its generator is built on each access (a copy of G's synthesis weights), not kept."""
         r = self._resolved
         if r.generator is None and r.delta is not None:
@@ -322,8 +323,10 @@ class Projection:
              directions_dirs: Sequence["str | Path"] = (), **attributes: float) -> "Projection":
         """Move along latent directions: ``ws + sum_i strength_i * d_i``, each on its rows.
 
-        attributes: named attributes of this model and their strengths (``smile=1.5, age=-1``; in
-        units of the attribute's spread, useful range about -3..3, at most 100 in magnitude);
+        attributes: named attributes of this model and their strengths (``smile=1.5, age=-1``: W
+        distance along the unit direction, as on the command line; the attribute's spread over the
+        model's samples, its ``projection_std``, is 0.5-1.7 of these units; useful range about -3..3,
+        at most 100 in magnitude);
         see :func:`attributes`. directions: direction files (``.npz``/``.npy``) or
         :class:`~latentlab.editing.directions.Direction` objects with strengths, as a dict or a list of
         pairs. sefa / ganspace: component index -> strength (component k: the k-th strongest).
@@ -714,7 +717,8 @@ def transfer(target: Projection, neutral: Projection, smiling: Projection, stren
 
 def swap(face: Projection, onto: Projection, *, method: str = "mix", identity_layers: str = "0-7",
          keep_layers: str | None = None, steps: int = 100, lr: float | None = None, init: str = "b",
-         rows_exact: bool = False, verbose: bool = True, lpips_model: torch.nn.Module | None = None) -> Projection:
+         tuning: "str | float" = "blend", rows_exact: bool = False, verbose: bool = True,
+         lpips_model: torch.nn.Module | None = None) -> Projection:
     """Put ``face``'s face on ``onto`` (A on B); the result lives in onto's photo.
 
     method ``"mix"`` (instant): onto's latent with the rows ``identity_layers`` (default 0-7: 4-32 px,
@@ -723,7 +727,12 @@ def swap(face: Projection, onto: Projection, *, method: str = "mix", identity_la
     matches face's photo and the rest matches onto's, from onto's latent (``init="b"``) or from the
     mix (``init="mix"``); ``lr`` its peak learning rate (default: the model's); ``lpips_model``: a
     loaded :class:`~latentlab.losses.LPIPS` to reuse across masked swaps (default: loaded per call).
-    The result renders with onto's generator (its pivotal tuning, when it carries one).
+    ``tuning``: the generator that draws the result when the inputs carry pivotal tunings:
+    ``"blend"`` (default; the average of face's and onto's tuning deltas, an untuned input counting
+    as zero), a number t in [0, 1] (``t`` x face's + ``1 - t`` x onto's; 0.7 gives more of face's
+    identity), ``"b"`` (onto's: pulls the face back towards onto), ``"a"`` (face's: face's hair and
+    background leak in) or ``"none"`` (the base generator); the result carries that tuning
+    (:meth:`Projection.save` writes it beside the latent).
     """
     from .editing.layers import parse_layers
     from .editing.pipeline import swap_latents
@@ -735,11 +744,15 @@ def swap(face: Projection, onto: Projection, *, method: str = "mix", identity_la
     if lr is not None and not (np.isfinite(lr) and lr > 0):
         raise LatentlabError(f"swap lr must be a positive number, got {lr!r}")
     res = swap_latents(G, face._resolved, onto._resolved, method=method, identity_rows=identity_rows,
-                       keep_rows=keep_rows, steps=steps, lr=lr, init=init, lpips_model=lpips_model,
+                       keep_rows=keep_rows, steps=steps, lr=lr, init=init, tuning=tuning, lpips_model=lpips_model,
                        progress=verbose)
     op = {"op": "swap", "face": face.name, "onto": onto.name,
           **{k: v for k, v in res.info.items() if k not in ("seconds", "a", "b")}}
-    return onto.with_ws(res.ws, name=f"{face.name}_on_{onto.name}", op=op)
+    out = onto.with_ws(res.ws, name=f"{face.name}_on_{onto.name}", op=op)
+    if res.delta is not onto._resolved.delta:  # another tuning than onto's: its generator is built when drawn
+        reuse = face._resolved.generator if res.delta is not None and res.delta is face._resolved.delta else None
+        out._resolved = dataclasses.replace(out._resolved, generator=reuse, delta=res.delta)
+    return out
 
 
 def morph(a: Projection, b: Projection, frames: int = 60) -> Frames:

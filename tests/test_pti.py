@@ -316,17 +316,13 @@ def test_edit_renders_with_the_tuned_generator_and_carries_the_tuning(env, tmp_p
     assert _close(load_image(tmp_path / "o2" / "a_edit_edit.png", min_size=1), img)
 
 
-def test_style_transfer_swap_use_the_content_target_and_pasted_into_generators(env, tmp_path):
+def test_style_and_transfer_use_the_content_and_target_generators(env, tmp_path):
     r, G, ws, delta = env["root"], env["G"], env["ws"], env["delta"]
     res = _run(env, "style", r / "a.npz", r / "b.npz", "--layers", "rows:2-5", "--outdir", tmp_path)
     assert res.exit_code == 0, res.output
     mixed = _npz_ws(tmp_path / "a_x_b.npz")
     assert _close(load_image(tmp_path / "a_x_b.png", min_size=1), _render(G, mixed, delta["a"]))  # content's
 
-    res = _run(env, "swap", r / "a.npz", r / "b.npz", "--outdir", tmp_path)
-    assert res.exit_code == 0, res.output
-    sw = _npz_ws(tmp_path / "a_on_b.npz")
-    assert _close(load_image(tmp_path / "a_on_b.png", min_size=1), _render(G, sw, delta["b"]))  # B's: pasted into
 
     res = _run(env, "transfer", r / "c.npz", "--from", r / "a.npz", "--to", r / "b.npz", "--outdir", tmp_path)
     assert res.exit_code == 0, res.output
@@ -336,6 +332,98 @@ def test_style_transfer_swap_use_the_content_target_and_pasted_into_generators(e
     assert res.exit_code == 0, res.output
     out = tmp_path / "a_transfer.npz"  # a tuned target: its generator
     assert _close(load_image(out.with_suffix(".png"), min_size=1), _render(G, _npz_ws(out), delta["a"]))
+
+
+def _swap_deltas(delta) -> dict:
+    """What each --tuning choice should draw with: the deltas written by hand."""
+    mix = lambda t: {k: t * delta["a"][k] + (1 - t) * delta["b"][k] for k in delta["a"]}  # noqa: E731
+    return {"blend": mix(0.5), "0.7": mix(0.7), "b": delta["b"], "a": delta["a"], "none": None}
+
+
+@pytest.mark.parametrize("tuning", ["blend", "0.7", "b", "a", "none"])
+def test_swap_draws_with_the_chosen_tuning_and_its_latent_carries_it(env, tmp_path, tuning):
+    r, G, delta = env["root"], env["G"], env["delta"]
+    choices = _swap_deltas(delta)
+    expected = choices[tuning]
+    args = ("--tuning", tuning) if tuning != "blend" else ()  # blend is the default
+    res = _run(env, "swap", r / "a.npz", r / "b.npz", *args, "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    sw = _npz_ws(tmp_path / "a_on_b.npz")
+    img = load_image(tmp_path / "a_on_b.png", min_size=1)
+    assert _close(img, _render(G, sw, expected))
+    for other in set(choices) - {tuning}:  # and not any other choice's picture
+        assert not _close(img, _render(G, sw, choices[other])), other
+    # the written latent carries that tuning: a zero edit of it draws the same picture
+    np.save(tmp_path / "d.npy", np.ones(16, np.float32))
+    res = _run(env, "edit", tmp_path / "a_on_b.npz", "--direction", f"{tmp_path / 'd.npy'}:0", "--outdir", tmp_path / "e")
+    assert res.exit_code == 0, res.output
+    assert _close(load_image(tmp_path / "e" / "a_on_b_edit.png", min_size=1), img)
+    assert (tmp_path / "a_on_b.pti.safetensors").exists() == (expected is not None)
+
+
+def test_masked_swap_optimises_in_the_generator_that_draws_it(env, tmp_path, monkeypatch):
+    import latentlab.editing.swap as swap_mod
+
+    r, G, delta = env["root"], env["G"], env["delta"]
+    seen = []
+    real = swap_mod.masked_swap
+
+    def spy(Gx, *args, **kwargs):
+        seen.append(Gx)
+        return real(Gx, *args, **kwargs)
+
+    monkeypatch.setattr(swap_mod, "masked_swap", spy)
+    res = _run(env, "swap", r / "a.npz", r / "b.npz", "--method", "masked", "--steps", 2, "--outdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    blend = _swap_deltas(delta)["blend"]
+    tuned = dict(seen[0].synthesis_network.named_parameters())
+    for k, v in G.synthesis_network.named_parameters():  # the optimised generator is base + the blend
+        torch.testing.assert_close(tuned[k], v + blend[k] if k in blend else v, rtol=0, atol=1e-6)
+    sw = _npz_ws(tmp_path / "a_on_b.npz")
+    assert _close(load_image(tmp_path / "a_on_b.png", min_size=1), _render(G, sw, blend))
+
+
+def test_swap_blend_with_one_untuned_input_halves_the_other_tuning(env, tmp_path):
+    r, G, delta = env["root"], env["G"], env["delta"]
+    res = _run(env, "swap", r / "c.npz", r / "a.npz", "--outdir", tmp_path)  # c carries no tuning
+    assert res.exit_code == 0, res.output
+    half = {k: 0.5 * v for k, v in delta["a"].items()}
+    assert _close(load_image(tmp_path / "c_on_a.png", min_size=1), _render(G, _npz_ws(tmp_path / "c_on_a.npz"), half))
+    for bad in ("bogus", "1.5", "-0.1", "nan"):
+        res = _run(env, "swap", r / "c.npz", r / "a.npz", "--tuning", bad, "--outdir", tmp_path / "x")
+        assert res.exit_code == 2 and bad in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_ui_swap_draws_with_the_chosen_tuning_and_serves_it(env, tmp_path):
+    from latentlab.editing.inputs import load_latent_for
+    from latentlab.ui.core import LatentEntry, Studio
+
+    G, ws, delta = env["G"], env["ws"], env["delta"]
+    session = Studio(G, "tiny", default_steps=3).new_session()
+    ids = {n: session.latents.put(LatentEntry(n, ws[n], {}, None, {}, delta[n],
+                                              (env["root"] / f"{n}.pti.safetensors").read_bytes()))
+           for n in ("a", "b")}
+    choices = _swap_deltas(delta)
+    for tuning, expected in ((None, choices["blend"]), ("0.7", choices["0.7"]), (0.7, choices["0.7"]),
+                             ("b", delta["b"]), (0, delta["b"]), ("none", None)):
+        job = session.wait(session.start_swap(ids["b"], ids["a"], "rows:0-4", tuning), timeout=60)
+        assert job.status == "done", job.error
+        entry = session.latents.need(job.result["latent"])
+        torch.testing.assert_close(entry.ws[:, :4], ws["a"][:, :4])  # rows 0-4: rows 0..3 from A
+        torch.testing.assert_close(entry.ws[:, 4:], ws["b"][:, 4:])
+        shown = session.images.need(job.result["image"])
+        assert _close(shown, _render(G, entry.ws, expected)) and job.result["tuned"] == (expected is not None)
+        if expected is None:
+            continue
+        # the downloads give every command the same tuned swap
+        (tmp_path / "s.npz").write_bytes(session.latent_npz(job.result["latent"]))
+        (tmp_path / session.delta_file_name(job.result["latent"])).write_bytes(session.latent_delta(job.result["latent"]))
+        lat = load_latent_for(tmp_path / "s.npz", G, "tiny", log=lambda m: None)
+        assert _close(_render(lat.generator, lat.ws, None), shown)
+    for bad in ("both", 2.0, True):
+        with pytest.raises(LatentlabError, match="unknown swap tuning"):
+            session.start_swap(ids["b"], ids["a"], None, bad)
 
 
 def test_morph_blends_the_generators(env, tmp_path):

@@ -7,14 +7,23 @@ from typing import Any
 
 import click
 
+from ..editing.pipeline import check_swap_tuning
 from ..editing.swap import DEFAULT_IDENTITY_LAYERS
 from ..errors import LatentlabError
 from ._editing import SPEC_HELP, Session, editing_options, greedy_command
 from ._common import FiniteFloat
 
 
+def _tuning(value: str) -> "str | float":
+    try:
+        return check_swap_tuning(value)
+    except LatentlabError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def swap_one(s: Session, pa, pb, *, method: str, identity_layers: str, keep_layers: str, steps: int,
-             lr: float | None, init: str, outdir: Path, force: bool, lpips_model=None) -> dict[str, Any]:
+             lr: float | None, init: str, outdir: Path, force: bool, tuning: "str | float" = "blend",
+             lpips_model=None) -> dict[str, Any]:
     """Swap pa's face onto pb (both :class:`latentlab.api.Projection`) with :func:`latentlab.api.swap`
     and write it (:func:`latentlab.editing.render.write_swap`). Returns the metrics written."""
     from .. import api
@@ -23,7 +32,7 @@ def swap_one(s: Session, pa, pb, *, method: str, identity_layers: str, keep_laye
     name = f"{pa.name}_on_{pb.name}"  # every output refused before the (masked: long) swap runs
     refuse([*output_paths(outdir, name, pasted=pb.can_paste), outdir / f"{name}_metrics.json"], force)
     result = api.swap(pa, pb, method=method, identity_layers=identity_layers, keep_layers=keep_layers, steps=steps,
-                      lr=lr, init=init, rows_exact=s.rows_exact, lpips_model=lpips_model)
+                      lr=lr, init=init, tuning=tuning, rows_exact=s.rows_exact, lpips_model=lpips_model)
     return write_swap(outdir, pa, pb, result, force=force)
 
 
@@ -43,12 +52,19 @@ def swap_one(s: Session, pa, pb, *, method: str, identity_layers: str, keep_laye
               help="masked: peak learning rate (default: the model's projection rate).")
 @click.option("--init", type=click.Choice(["b", "mix"]), default="b", show_default=True,
               help="masked: start from B's latent or from the mix result.")
+@click.option("--tuning", default="blend", show_default=True, callback=lambda _c, _p, v: _tuning(v),
+              help="When the inputs carry pivotal tunings (--preset pti): the generator that draws the result. "
+                   "blend: the average of A's and B's tunings (an untuned input counts as none); a number T in "
+                   "[0, 1]: T x A's + (1 - T) x B's (0.7: more of A's identity, faint leaks of A's background); "
+                   "b: B's (B's surroundings exactly, but the face drifts back towards B); a: A's (A's hair and "
+                   "background leak into B's photo); none: the base generator. The result's .npz carries it.")
 @click.option("--chain", "chain", multiple=True, type=click.Path(path_type=Path),
               help="--chain A B C ...: put each face on the next one (and the last on the first) and write "
                    "OUTDIR/chain.png, the strip 'A - B - C' (top: inputs; below each: the previous face on it).")
 @editing_options("out/swap", photo_for="B")
 def command(inputs: tuple[Path, ...], method: str, identity_layers: str, keep_layers: str, steps: int,
-            lr: float | None, init: str, chain: tuple[Path, ...], outdir: Path, force: bool, **kw) -> None:
+            lr: float | None, init: str, tuning: "str | float", chain: tuple[Path, ...], outdir: Path, force: bool,
+            **kw) -> None:
     """Put A's face on B: `latentlab swap A B`.
 
     Writes OUTDIR/<a>_on_<b>.png (aligned), <a>_on_<b>_pasted.png (pasted into B's original photo,
@@ -81,11 +97,15 @@ def command(inputs: tuple[Path, ...], method: str, identity_layers: str, keep_la
     results = {}
     for ia, ib in pairs:
         r = swap_one(s, lats[ia], lats[ib], method=method, identity_layers=identity_layers, keep_layers=keep_layers,
-                     steps=steps, lr=lr, init=init, outdir=outdir, force=force, lpips_model=lpips_model)
+                     steps=steps, lr=lr, init=init, outdir=outdir, force=force, tuning=tuning,
+                     lpips_model=lpips_model)
         results[(ia, ib)] = r
         ida, idb = r["identity_vs_a"]["cosine"], r["identity_vs_b"]["cosine"]
         fmt = (lambda v: "n/a" if v is None else f"{v:.3f}")
-        click.echo(f"latentlab: {r['name']} ({method}): identity cosine vs A {fmt(ida)}, vs B {fmt(idb)}")
+        drawn = {"blend": "the average of both tunings", "a": "A's tuning", "b": "B's tuning"}.get(
+            tuning, f"{tuning:g} x A's tuning + {1 - tuning:g} x B's" if isinstance(tuning, float) else "")
+        click.echo(f"latentlab: {r['name']} ({method}): identity cosine vs A {fmt(ida)}, vs B {fmt(idb)}"
+                   + (f"; drawn with {drawn}" if r.get("tuned") else ""))
     if chain:
         top = [resize(x.target.array if x.target is not None else x.array, 256) for x in lats]
         bottom = [resize(results[((i - 1) % len(lats), i)]["image"], 256) for i in range(len(lats))]

@@ -27,7 +27,7 @@ Endpoints (JSON unless noted; errors are ``{"error": "one line"}`` with status 4
   model, controls and this session's jobs; ``GET /api/layers?spec=``;
 * ``POST /api/photos`` (multipart ``photo`` or raw body, ``?name=&align=0|1``): upload;
 * ``POST /api/project`` ``{photo, steps, space}``; ``POST /api/render`` ``{latent, strengths,
-  layers, style}``; ``POST /api/swap`` ``{target, face, layers}``: start a job;
+  layers, style}``; ``POST /api/swap`` ``{target, face, layers, tuning}``: start a job;
 * ``GET /api/jobs/<id>``: progress; ``POST /api/jobs/<id>/cancel``; ``GET /api/jobs/<id>/preview.png``;
 * ``GET /api/images/<id>.png`` and ``GET /api/latents/<id>.npz`` (``?download=1`` for a file name);
   ``GET /api/latents/<id>.pti.safetensors``: a tuned latent's delta (save it beside the ``.npz``).
@@ -246,7 +246,10 @@ def create_app(studio: Studio, *, allowed_hosts: Iterable[str] = (), port: int |
     @app.post("/api/swap")
     def swap():
         d = body()
-        job = g.session.start_swap(_id(d, "target"), _id(d, "face"), _opt_str(d.get("layers"), "layers"))
+        tuning = d.get("tuning")  # a name, or A's share of the blend (a number or its text)
+        if not (isinstance(tuning, (int, float)) and not isinstance(tuning, bool)):
+            tuning = _opt_str(tuning, "tuning")
+        job = g.session.start_swap(_id(d, "target"), _id(d, "face"), _opt_str(d.get("layers"), "layers"), tuning)
         return jsonify(job.to_dict())
 
     @app.get("/api/jobs/<job_id>")

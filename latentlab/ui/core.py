@@ -714,24 +714,27 @@ class Session:
                                         (layers or {}).get(name) or d.layers, label=name, warn=lambda _m: None))
         return apply_edits(ws, edits)
 
-    def _start_result(self, kind: str, base: LatentEntry, ws: torch.Tensor, name: str, settings: dict[str, Any]) -> Job:
+    def _start_result(self, kind: str, base: LatentEntry, ws: torch.Tensor, name: str, settings: dict[str, Any],
+                      tuning: tuple[dict[str, torch.Tensor] | None, bytes | None] | None = None) -> Job:
         """Render ``ws`` [1, num_ws, w_dim] in the background with ``base``'s noise maps and generator
         (its tuned one when it carries a tuning: the photo the result is pasted into), and keep it as
-        a new latent ``name`` (with base's photo and tuning) and its images."""
+        a new latent ``name`` (with base's photo and tuning) and its images. ``tuning``: (delta, its
+        file bytes) to draw and keep instead of base's (None: base's)."""
+        delta, delta_file = tuning if tuning is not None else (base.delta, base.delta_file)
+        entry = LatentEntry(name, ws.cpu(), base.noise, base.photo_id, settings, delta, delta_file)
 
         def work(job: Job) -> dict[str, Any]:
             from ..editing.render import render
 
             job.message = "rendering" if kind == "render" else f"rendering the {kind}"
             job.check_cancelled()
-            img = render(self.generator_for(base), ws.to(self.G.device),
+            img = render(self.generator_for(entry), ws.to(self.G.device),
                          {k: v.to(self.G.device) for k, v in base.noise.items()})[0]
             job.check_cancelled()
-            lid = self.latents.put(LatentEntry(name, ws.cpu(), base.noise, base.photo_id, settings, base.delta,
-                                               base.delta_file))
+            lid = self.latents.put(entry)
             photo = self.photos.get(base.photo_id) if base.photo_id else None
             job.step, job.message = 1, "done"
-            return {"latent": lid, "tuned": base.delta is not None, **self._images_for(img, photo)}
+            return {"latent": lid, "tuned": delta is not None, **self._images_for(img, photo)}
 
         return self._start(kind, 1, work)
 
@@ -744,21 +747,30 @@ class Session:
                                               "layers": layers or {}, "style": style or {}}}
         return self._start_result("render", entry, ws, entry.name + "_edit", settings)
 
-    def start_swap(self, target_latent: str, face_latent: str, identity_layers: str | None = None) -> Job:
-        """Face swap by row mixing (:func:`latentlab.editing.pipeline.swap_latents`, as the CLI and
-        the API swap): ``face_latent``'s identity rows on ``target_latent`` (the photo whose
-        background, hair and lighting stay), pasted back into the target's photo."""
+    def start_swap(self, target_latent: str, face_latent: str, identity_layers: str | None = None,
+                   tuning: "str | float | None" = None) -> Job:
+        """Face swap by row mixing (the functions of :func:`latentlab.editing.pipeline.swap_latents`,
+        as the CLI and the API swap): ``face_latent``'s identity rows on ``target_latent`` (the photo whose
+        background, hair and lighting stay), pasted back into the target's photo. ``tuning``: which
+        pivotal tuning draws it when the latents carry them (``blend`` (default), A's share as a
+        number in [0, 1], ``b``, ``a``, ``none``: :func:`latentlab.editing.pipeline.swap_tuning`)."""
         from ..editing.layers import parse_layers
-        from ..editing.pipeline import swap_latents
-        from ..editing.swap import DEFAULT_IDENTITY_LAYERS
+        from ..editing.pipeline import check_swap_tuning, swap_tuning
+        from ..editing.swap import DEFAULT_IDENTITY_LAYERS, mix_swap
 
         b: LatentEntry = self.latents.need(target_latent)
         a: LatentEntry = self.latents.need(face_latent)
+        tuning = check_swap_tuning("blend" if tuning is None or tuning == "" else tuning)  # (0 means B's)
         rows = parse_layers(identity_layers or DEFAULT_IDENTITY_LAYERS, self.G)
-        ws = swap_latents(self.G, self._resolved(a), self._resolved(b), method="mix", identity_rows=rows).ws
-        settings = {**b.settings, "swap": {"face": a.name, "target": b.name,
+        ws = mix_swap(a.ws, b.ws, rows)
+        delta = swap_tuning(a.delta, b.delta, tuning)  # no generator built here: the job builds the one it draws with
+        if delta is None or delta is a.delta or delta is b.delta:
+            delta_file = None if delta is None else a.delta_file if delta is a.delta else b.delta_file
+        else:  # a blend: a new tuning, served as its own .pti.safetensors
+            delta_file = _delta_bytes(delta, self.network, None)
+        settings = {**b.settings, "swap": {"face": a.name, "target": b.name, "tuning": tuning,
                                            "identity_layers": identity_layers or DEFAULT_IDENTITY_LAYERS}}
-        return self._start_result("swap", b, ws, f"{a.name}_on_{b.name}", settings)
+        return self._start_result("swap", b, ws, f"{a.name}_on_{b.name}", settings, tuning=(delta, delta_file))
 
     # ------------------------------------------------------------------ downloads
     def image_png(self, image_id: str) -> bytes:

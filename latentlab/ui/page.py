@@ -53,6 +53,11 @@ a.dl{display:inline-block;margin:4px 8px 0 0}
  <div class="card"><h2>4. Face swap</h2>
   <label for="swap-file">face to put on the photo</label><input type="file" id="swap-file" accept="image/*">
   <label for="swap-layers">identity layers</label><input type="text" id="swap-layers">
+  <label for="swap-tuning">when both photos are tuned (pti), draw with</label>
+  <select id="swap-tuning"><option value="blend" selected>both tunings, averaged</option>
+   <option value="0.7">70% the face's, 30% the photo's</option>
+   <option value="b">the photo's tuning</option><option value="a">the face's tuning</option>
+   <option value="none">the base generator</option></select>
   <button id="swap-btn" disabled>Upload, project and swap</button>
  </div>
 </section>
@@ -244,7 +249,7 @@ $("swap-btn").addEventListener("click", async () => {
     const job = await project(p.photo);
     if (!job.result || !job.result.latent) return;
     S.faceLatent = job.result.latent;
-    const sw = await runJob(await post("/api/swap", {target: S.base, face: S.faceLatent, layers: $("swap-layers").value}));
+    const sw = await runJob(await post("/api/swap", {target: S.base, face: S.faceLatent, layers: $("swap-layers").value, tuning: $("swap-tuning").value}));
     if (sw.status === "done") showResult(sw.result, "swap");
   } catch (e) { showError(e.message); }
 });
