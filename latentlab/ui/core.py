@@ -749,9 +749,10 @@ class Session:
 
     def start_swap(self, target_latent: str, face_latent: str, identity_layers: str | None = None,
                    tuning: "str | float | None" = None) -> Job:
-        """Face swap by row mixing (the functions of :func:`latentlab.editing.pipeline.swap_latents`,
-        as the CLI and the API swap): ``face_latent``'s identity rows on ``target_latent`` (the photo whose
-        background, hair and lighting stay), pasted back into the target's photo. ``tuning``: which
+        """Face swap by row mixing, with the functions the CLI and the API swap use
+        (:func:`~latentlab.editing.swap.mix_swap`, :func:`~latentlab.editing.pipeline.swap_tuning`):
+        ``face_latent``'s identity rows on ``target_latent`` (the photo whose background, hair and
+        lighting stay), pasted back into the target's photo. ``tuning``: which
         pivotal tuning draws it when the latents carry them (``blend`` (default), A's share as a
         number in [0, 1], ``b``, ``a``, ``none``: :func:`latentlab.editing.pipeline.swap_tuning`)."""
         from ..editing.layers import parse_layers
@@ -764,8 +765,10 @@ class Session:
         rows = parse_layers(identity_layers or DEFAULT_IDENTITY_LAYERS, self.G)
         ws = mix_swap(a.ws, b.ws, rows)
         delta = swap_tuning(a.delta, b.delta, tuning)  # no generator built here: the job builds the one it draws with
-        if delta is None or delta is a.delta or delta is b.delta:
-            delta_file = None if delta is None else a.delta_file if delta is a.delta else b.delta_file
+        if delta is None:
+            delta_file = None
+        elif delta is a.delta or delta is b.delta:
+            delta_file = a.delta_file if delta is a.delta else b.delta_file
         else:  # a blend: a new tuning, served as its own .pti.safetensors
             delta_file = _delta_bytes(delta, self.network, None)
         settings = {**b.settings, "swap": {"face": a.name, "target": b.name, "tuning": tuning,
