@@ -42,12 +42,12 @@ def mouth(img: np.ndarray) -> float:
     return float(np.linalg.norm(lm[54] - lm[48]) / np.linalg.norm(lm[45] - lm[36]))
 
 
-def attribute_scores(img: np.ndarray) -> dict[str, float]:
-    """Estimated age (years) and head yaw (degrees) of a uint8 face image (NaN: no face)."""
+def attribute_scores(img: np.ndarray, names: tuple[str, ...] = ("age", "yaw")) -> dict[str, float]:
+    """Estimated age (years) and/or head yaw (degrees) of a uint8 face image (NaN: no face)."""
     from latentlab.faces.attributes import score_attributes
 
-    s = score_attributes(img[None], ["age", "yaw"])
-    return {"age": float(s["age"][0]), "yaw": float(s["yaw"][0])}
+    s = score_attributes(img[None], list(names))
+    return {n: float(s[n][0]) for n in names}
 
 
 def main() -> None:
@@ -98,7 +98,7 @@ def main() -> None:
             if name == "smile":
                 row[f"{tag}_mouth_widening_pct"] = 100 * (mouth(img) / row["mouth_0"] - 1)
             else:  # age in years, yaw in degrees, by the attribute scorers
-                row[f"{tag}_{name}"] = attribute_scores(img)[name]
+                row[f"{tag}_{name}"] = attribute_scores(img, (name,))[name]
         if lat.generator is not None:  # the same smile on the pivot drawn by the base generator
             pivot = render(G, lat.ws, lat.noise)[0]
             row["base_mouth_0"] = mouth(pivot)

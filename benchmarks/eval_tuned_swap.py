@@ -62,11 +62,10 @@ def main() -> None:
 
     from latentlab.editing.inputs import load_latent_for
     from latentlab.editing.layers import parse_layers
-    from latentlab.editing.pipeline import aligned_landmarks, check_swap_tuning, swap_latents
+    from latentlab.editing.pipeline import aligned_landmarks, check_swap_tuning, generator_for_delta, swap_latents
     from latentlab.editing.render import render, resize
     from latentlab.editing.swap import DEFAULT_IDENTITY_LAYERS, swap_masks
     from latentlab.imageio import load_image, save_image
-    from latentlab.inversion.pti import apply_delta
     from latentlab.metrics import identity_metrics_dlib, identity_metrics_faceres
     from latentlab.registry import load_generator, resolve_device
 
@@ -89,17 +88,17 @@ def main() -> None:
         _, bg = swap_masks(aligned_landmarks(a, G.img_resolution, photo_a),
                            aligned_landmarks(b, G.img_resolution, photo_b), G.img_resolution)
         bg_small = cv2.resize(bg, (256, 256), interpolation=cv2.INTER_AREA)
-        row = {"pair": f"{sa}_on_{sb}", "recon_b_background_psnr": masked_psnr(small(recon_b), small(photo_b), bg_small)}
+        photo_b_small = small(photo_b)
+        row = {"pair": f"{sa}_on_{sb}", "recon_b_background_psnr": masked_psnr(small(recon_b), photo_b_small, bg_small)}
         tiles = [photo_a, photo_b, recon_b]
         for tuning in tunings:
             res = swap_latents(G, a, b, method="mix", identity_rows=rows_a, tuning=tuning)
-            Gt = apply_delta(G, res.delta) if res.delta is not None else G
-            img = render(Gt, res.ws, b.noise)[0]
+            img = render(generator_for_delta(G, res.delta, a, b), res.ws, b.noise)[0]
             tiles.append(img)
             row[f"{tuning}_dlib_to_a"] = identity_metrics_dlib(photo_a, img)["dlib_distance"]
             row[f"{tuning}_dlib_to_b"] = identity_metrics_dlib(photo_b, img)["dlib_distance"]
             row[f"{tuning}_id_cosine_a"] = identity_metrics_faceres(photo_a, img)["id_cosine"]
-            row[f"{tuning}_background_psnr"] = masked_psnr(small(img), small(photo_b), bg_small)
+            row[f"{tuning}_background_psnr"] = masked_psnr(small(img), photo_b_small, bg_small)
         save_image(np.concatenate([resize(t, 256) for t in tiles], axis=1), args.out / f"{row['pair']}.png", force=True)
         rows.append(row)
         print(f"{row['pair']:40s} B recon bg {row['recon_b_background_psnr']:.1f} dB | " + " | ".join(

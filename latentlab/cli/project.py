@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..engine.options import engine_options
+from ..ops.cpu import PRECISIONS
 from ._common import FiniteFloat, device_option, network_option
 
 #: ProjectorConfig field -> (flag, type, help). Every weight and schedule value is a flag; an unset
@@ -30,7 +31,7 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("loss_resolution", "--loss-res", click.IntRange(min=32), "Resolution at which losses are computed."),
     ("early_stop_patience", "--early-stop", click.IntRange(min=0), "Stop after N steps without LPIPS gain (0: never)."),
     ("seed", "--seed", int, "Random seed (noise maps, latent noise)."),
-    ("precision", "--precision", click.Choice(["fp32", "bf16", "auto"]),
+    ("precision", "--precision", click.Choice(list(PRECISIONS)),
      "fp32 (default; pti: auto) or bf16 autocast for synthesis and LPIPS: faster on CPUs with "
      "AVX512-BF16/AMX; loss ~4e-5 (ffhq-mobile) to ~2e-2 (config-f) relative off. auto: bf16 where "
      "the CPU computes it natively, else fp32."),
@@ -53,7 +54,7 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
      "Pivotal tuning: stop when LPIPS (VGG16) falls below this (0 = never)."),
     ("tuning_tune", "--pti-tune", click.Choice(["all", "convs"]),
      "Pivotal tuning: all synthesis weights, or all but the style affines."),
-    ("tuning_precision", "--pti-precision", click.Choice(["fp32", "bf16", "auto"]),
+    ("tuning_precision", "--pti-precision", click.Choice(list(PRECISIONS)),
      "Pivotal tuning: fp32, bf16 autocast, or auto (default: bf16 where the CPU computes it natively)."),
     ("tuning_delta_dtype", "--pti-delta-dtype", click.Choice(["float16", "float32"]),
      "Pivotal tuning: precision of the stored delta (latent.pti.safetensors)."),

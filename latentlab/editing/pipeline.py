@@ -263,8 +263,9 @@ def swap_tuning(delta_a: dict[str, torch.Tensor] | None, delta_b: dict[str, torc
     return blend_deltas([delta_a or {}, delta_b or {}], [share, 1.0 - share])
 
 
-def _generator_with(G: Generator, delta: dict[str, torch.Tensor] | None, *inputs: ResolvedLatent) -> Generator:
-    """G with ``delta`` applied: an input's own tuned generator when it carries exactly this delta."""
+def generator_for_delta(G: Generator, delta: dict[str, torch.Tensor] | None, *inputs: ResolvedLatent) -> Generator:
+    """G with ``delta`` applied (G itself for None): an input's own tuned generator when it carries
+    exactly this delta, else a new copy (:func:`latentlab.inversion.pti.apply_delta`)."""
     if delta is None:
         return G
     for lat in inputs:
@@ -314,7 +315,7 @@ def swap_latents(G: Generator, a: ResolvedLatent, b: ResolvedLatent, *, method: 
                         aligned_landmarks(b, G.img_resolution, rec_b), G.img_resolution)
     start = mixed if init == "mix" else b.ws
     # the latent is optimised in the generator that will draw it
-    res = masked_swap(_generator_with(G, delta, a, b), start, image_to_tensor(face_img), image_to_tensor(rec_b), fm,
+    res = masked_swap(generator_for_delta(G, delta, a, b), start, image_to_tensor(face_img), image_to_tensor(rec_b), fm,
                       bm, num_steps=int(steps), lr=lr, noise=b.noise, lpips_model=lpips_model, progress=progress)
     info.update(steps=int(steps), init=init, seconds=res.seconds, final_loss=res.history[-1]["loss"],
                 best_loss=min(h["loss"] for h in res.history))
@@ -365,4 +366,4 @@ def morph_latents(a: ResolvedLatent, b: ResolvedLatent, frames: int) -> list[Mor
 __all__ = ["ATTRIBUTE_RANGES", "MAX_STRENGTH", "Edit", "SwapResult", "aligned_landmarks", "apply_edits",
            "attribute_edit", "check_strength", "component_edit", "direction_edit", "direction_layers",
            "finite_number", "MorphFrame", "morph_latents",
-           "SWAP_TUNINGS", "check_swap_tuning", "swap_latents", "swap_tuning", "target_edit"]
+           "SWAP_TUNINGS", "check_swap_tuning", "generator_for_delta", "swap_latents", "swap_tuning", "target_edit"]

@@ -24,13 +24,12 @@ import torch.nn.functional as F
 
 from ..errors import LatentlabError
 from ..models.base import Generator
-from ..ops.cpu import resolve_precision
+from ..ops.cpu import PRECISIONS, resolve_precision
 from .pti import TuningConfig
 from .schedules import latent_noise_scale, learning_rate
 
 
 SHORTCUTS = ("none", "exact", "approximate")
-PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from ..errors import LatentlabError
 from ..models.base import Generator
-from ..ops.cpu import resolve_precision
+from ..ops.cpu import PRECISIONS, resolve_precision
 
 DELTA_FORMAT = "latentlab-pti-delta"
 DELTA_VERSION = "1"
@@ -97,8 +97,8 @@ class TuningConfig:
             raise LatentlabError("locality_every must be >= 1")
         if self.tune not in TUNE_CHOICES:
             raise LatentlabError(f"tune must be one of {', '.join(TUNE_CHOICES)}, got {self.tune!r}")
-        if self.precision not in ("fp32", "bf16", "auto"):
-            raise LatentlabError(f"precision must be fp32, bf16 or auto, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise LatentlabError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.delta_dtype not in DELTA_DTYPES:
             raise LatentlabError(f"delta_dtype must be one of {', '.join(DELTA_DTYPES)}")
 

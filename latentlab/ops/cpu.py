@@ -84,6 +84,10 @@ def fast_bfloat16(device: "str | object") -> bool:
         return False
 
 
+#: Precision settings of projection and pivotal tuning ("auto": :func:`resolve_precision`).
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
 def resolve_precision(precision: str, device: "str | object") -> str:
     """``"fp32"`` / ``"bf16"`` as given; ``"auto"``: bf16 where :func:`fast_bfloat16` says so, else fp32."""
     if precision == "auto":
