@@ -4,7 +4,8 @@ For each latent folder written by ``latentlab project --preset pti`` (or ``evalu
 the latent's own (tuned) generator, at full resolution:
 
 * the unedited reconstruction, smile at +1 and +2 sigma (sigma = the direction's
-  ``projection_std``), age at +-2 sigma and yaw at +-2 sigma, each on the direction's layer range;
+  ``projection_std``, or with ``--sigma untruncated`` that over the fit's truncation psi), age at
+  +-2 sigma and yaw at +-2 sigma, each on the direction's layer range;
 * mouth width = distance of dlib landmarks 48 and 54, divided by the outer eye-corner distance
   (36, 45) so that a change of face size does not count: the smile's widening in percent;
 * for tuned latents, the same smile on the pivot drawn by the base generator (``base_smile...``):
@@ -55,6 +56,10 @@ def main() -> None:
     ap.add_argument("latents", nargs="+", type=Path)
     ap.add_argument("--network", default="ffhq-mobile")
     ap.add_argument("--out", type=Path, default=Path("out/tuned_edits"))
+    ap.add_argument("--sigma", choices=("samples", "untruncated"), default="samples",
+                    help="sigma unit: the spread of the direction's fitting samples (``projection_std``, "
+                         "the CLI's unit; truncated at the fit's truncation_psi) or of untruncated W "
+                         "(projection_std / truncation_psi: truncation shrinks every spread by psi)")
     args = ap.parse_args()
 
     import torch
@@ -77,7 +82,10 @@ def main() -> None:
     def edited(ws, name: str, k: float):
         """ws moved k sigma along the direction ``name`` on its layer range."""
         d = dirs[name]
-        return apply_direction(ws, d.vector, k * float(d.meta.get("projection_std", 1.0)), parse_layers(d.layers, G))
+        sigma = float(d.meta.get("projection_std", 1.0))
+        if args.sigma == "untruncated":
+            sigma /= float(d.meta.get("truncation_psi", 1.0))
+        return apply_direction(ws, d.vector, k * sigma, parse_layers(d.layers, G))
 
     rows = []
     for path in args.latents:

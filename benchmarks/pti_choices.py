@@ -1,10 +1,11 @@
 """Compare pivotal-tuning settings on one photo: fidelity and edit strength at checkpoints.
 
-For a photo, projects a W+ pivot with the ``pti`` preset's schedule (cached under ``--cache``), then
-for each tuning setting (a JSON list of ``TuningConfig`` fields plus a ``name``) tunes and, at the
-given steps, measures the tuned generator's render of the pivot (PSNR and LPIPS-Alex at 256 px, dlib
-distance to the aligned photo) and smile +1 sigma (mouth width, landmarks 48-54 over the outer eye
-corners 36-45, in percent; dlib distance). Seconds exclude the measuring.
+For a photo, projects a pivot (W+, or W with ``--pivot-space w``) with the ``pti`` preset's schedule
+(cached under ``--cache``), then for each tuning setting (a JSON list of ``TuningConfig`` fields plus
+a ``name``) tunes and, at the given steps, measures the tuned generator's render of the pivot (PSNR
+and LPIPS-Alex at 256 px, dlib distance to the aligned photo) and smile +1 sigma (mouth width,
+landmarks 48-54 over the outer eye corners 36-45, in percent; dlib distance). The first line is the
+pivot drawn by the base generator. Seconds exclude the measuring.
 
     .venv/bin/python benchmarks/pti_choices.py ../shared/photos/portraits/010f.jpg --pivot-steps 60 \\
         --runs '[{"name": "l2x10", "l2_weight": 10}, {"name": "pti", "l2_weight": 1, "locality_weight": 0}]' \\
@@ -25,6 +26,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("photo", type=Path)
     ap.add_argument("--pivot-steps", type=int, default=30)
+    ap.add_argument("--pivot-space", choices=("w", "w+"), default="w+",
+                    help="latent space of the pivot (PTI pivots in W; latentlab's default is W+)")
     ap.add_argument("--runs", default='[{"name": "default"}]', help="JSON list of TuningConfig fields + name")
     ap.add_argument("--checks", default="50,70,100", help="steps at which to measure")
     ap.add_argument("--cache", type=Path, default=Path("out/pti_choices"))
@@ -70,17 +73,18 @@ def main() -> None:
               f"{identity_metrics_dlib(aligned, smiled)['dlib_distance']:.3f}", flush=True)
 
     args.cache.mkdir(parents=True, exist_ok=True)
-    key = args.cache / f"pivot_{args.photo.stem}_{args.pivot_steps}.pt"
+    space = "" if args.pivot_space == "w+" else "_w"
+    key = args.cache / f"pivot_{args.photo.stem}_{args.pivot_steps}{space}.pt"
     if key.is_file():
         saved = torch.load(key, weights_only=True)
         ws, noise, seconds = saved["ws"], saved["noise"], float(saved["seconds"])
     else:
         t0 = time.perf_counter()
-        r = project(G, target, PRESETS["pti"].replace(num_steps=args.pivot_steps, tuning=None), lpips_model=lpips,
+        r = project(G, target, PRESETS["pti"].replace(num_steps=args.pivot_steps, space=args.pivot_space, tuning=None), lpips_model=lpips,
                     progress=False)
         ws, noise, seconds = r.ws, r.noise, time.perf_counter() - t0
         torch.save({"ws": ws, "noise": noise, "seconds": torch.tensor(seconds)}, key)
-    measure(f"pivot ({args.pivot_steps} steps)", G, ws, noise, seconds)
+    measure(f"{args.pivot_space} pivot ({args.pivot_steps} steps)", G, ws, noise, seconds)
     for run in runs:
         run = dict(run)
         name = run.pop("name", "run")
