@@ -76,16 +76,17 @@ def main() -> None:
     torch.set_grad_enabled(False)
     G = load_generator(args.network, resolve_device("auto"))
     dirs = {n: load_direction(find_attribute(n, args.network)) for n in ("smile", "age", "yaw")}
+    # one sigma per direction, in W units: the fitting samples' spread, or (untruncated) that over psi
+    sigmas = {n: float(d.meta.get("projection_std", 1.0))
+              / (float(d.meta.get("truncation_psi", 1.0)) if args.sigma == "untruncated" else 1.0)
+              for n, d in dirs.items()}
     edits = [("smile", 1.0), ("smile", 2.0), ("age", -2.0), ("age", 2.0), ("yaw", -2.0), ("yaw", 2.0)]
     args.out.mkdir(parents=True, exist_ok=True)
 
     def edited(ws, name: str, k: float):
         """ws moved k sigma along the direction ``name`` on its layer range."""
         d = dirs[name]
-        sigma = float(d.meta.get("projection_std", 1.0))
-        if args.sigma == "untruncated":
-            sigma /= float(d.meta.get("truncation_psi", 1.0))
-        return apply_direction(ws, d.vector, k * sigma, parse_layers(d.layers, G))
+        return apply_direction(ws, d.vector, k * sigmas[name], parse_layers(d.layers, G))
 
     rows = []
     for path in args.latents:

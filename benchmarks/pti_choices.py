@@ -80,8 +80,8 @@ def main() -> None:
         ws, noise, seconds = saved["ws"], saved["noise"], float(saved["seconds"])
     else:
         t0 = time.perf_counter()
-        r = project(G, target, PRESETS["pti"].replace(num_steps=args.pivot_steps, space=args.pivot_space, tuning=None), lpips_model=lpips,
-                    progress=False)
+        cfg = PRESETS["pti"].replace(num_steps=args.pivot_steps, space=args.pivot_space, tuning=None)
+        r = project(G, target, cfg, lpips_model=lpips, progress=False)
         ws, noise, seconds = r.ws, r.noise, time.perf_counter() - t0
         torch.save({"ws": ws, "noise": noise, "seconds": torch.tensor(seconds)}, key)
     measure(f"{args.pivot_space} pivot ({args.pivot_steps} steps)", G, ws, noise, seconds)
