@@ -3,9 +3,10 @@
 For each latent folder written by ``latentlab project --preset pti`` (or ``evaluate``), renders with
 the latent's own (tuned) generator, at full resolution:
 
-* the unedited reconstruction, smile at +1 and +2 sigma (sigma = the direction's
-  ``projection_std``, or with ``--sigma untruncated`` that over the fit's truncation psi), age at
-  +-2 sigma and yaw at +-2 sigma, each on the direction's layer range;
+* the unedited reconstruction, smile at +1 and +2 sigma (sigma = ``Direction.sigma()``, the unit
+  of ``--smile 1s``: the fit's ``projection_std`` over its truncation psi; with ``--sigma samples``
+  the ``projection_std`` itself, the unit of the figures before session 8), age at +-2 sigma and
+  yaw at +-2 sigma, each on the direction's layer range;
 * mouth width = distance of dlib landmarks 48 and 54, divided by the outer eye-corner distance
   (36, 45) so that a change of face size does not count: the smile's widening in percent;
 * for tuned latents, the same smile on the pivot drawn by the base generator (``base_smile...``):
@@ -56,10 +57,10 @@ def main() -> None:
     ap.add_argument("latents", nargs="+", type=Path)
     ap.add_argument("--network", default="ffhq-mobile")
     ap.add_argument("--out", type=Path, default=Path("out/tuned_edits"))
-    ap.add_argument("--sigma", choices=("samples", "untruncated"), default="samples",
-                    help="sigma unit: the spread of the direction's fitting samples (``projection_std``, "
-                         "the CLI's unit; truncated at the fit's truncation_psi) or of untruncated W "
-                         "(projection_std / truncation_psi: truncation shrinks every spread by psi)")
+    ap.add_argument("--sigma", choices=("samples", "untruncated"), default="untruncated",
+                    help="sigma unit: the spread of untruncated W along the direction (Direction.sigma(), "
+                         "the CLI's 's' unit) or of the direction's fitting samples (``projection_std``, "
+                         "truncated at the fit's truncation_psi)")
     args = ap.parse_args()
 
     import torch
@@ -76,9 +77,8 @@ def main() -> None:
     torch.set_grad_enabled(False)
     G = load_generator(args.network, resolve_device("auto"))
     dirs = {n: load_direction(find_attribute(n, args.network)) for n in ("smile", "age", "yaw")}
-    # one sigma per direction, in W units: the fitting samples' spread, or (untruncated) that over psi
-    sigmas = {n: float(d.meta.get("projection_std", 1.0))
-              / (float(d.meta.get("truncation_psi", 1.0)) if args.sigma == "untruncated" else 1.0)
+    # one sigma per direction, in W units: the CLI's (untruncated W), or the fitting samples' spread
+    sigmas = {n: (d.sigma() if args.sigma == "untruncated" else float(d.meta["projection_std"]))
               for n, d in dirs.items()}
     edits = [("smile", 1.0), ("smile", 2.0), ("age", -2.0), ("age", 2.0), ("yaw", -2.0), ("yaw", 2.0)]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,8 @@ def main() -> None:
     G = ll.load_generator("ffhq-mobile", progress=False)
     lpips = LPIPS().eval()
     smile = load_direction(find_attribute("smile", "ffhq-mobile"))
+    # the fitting samples' spread (0.579), the unit of this script's recorded tables; the CLI's sigma
+    # (`--smile 1s`, Direction.sigma()) is 1/psi = 1.43x that
     sigma = float(smile.meta.get("projection_std", 1.0))
     rows = parse_layers(smile.layers, G)
     photo = prepare_photo(args.photo, G.img_resolution)

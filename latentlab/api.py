@@ -320,13 +320,15 @@ class Projection:
     def edit(self, directions: "Mapping[Any, float] | Iterable[tuple[Any, float]] | None" = None, *,
              layers: Mapping[str, str] | None = None, sefa: Mapping[int, float] | None = None,
              ganspace: Mapping[int, float] | None = None, rows_exact: bool = False,
-             directions_dirs: Sequence["str | Path"] = (), **attributes: float) -> "Projection":
+             directions_dirs: Sequence["str | Path"] = (), unit: str = "w", **attributes: float) -> "Projection":
         """Move along latent directions: ``ws + sum_i strength_i * d_i``, each on its rows.
 
-        attributes: named attributes of this model and their strengths (``smile=1.5, age=-1``: W
-        distance along the unit direction, as on the command line; the attribute's spread over the
-        model's samples, its ``projection_std``, is 0.5-1.7 of these units; useful range about -3..3,
-        at most 100 in magnitude);
+        attributes: named attributes of this model and their strengths (``smile=1.5, age=-1``). unit
+        ``"w"`` (default): W distance along the unit direction; ``"sigma"``: multiples of the
+        direction's sigma, the untruncated generator's spread along it
+        (:meth:`~latentlab.editing.directions.Direction.sigma`; smile 0.83 W units, age 1.13 on
+        ffhq-mobile), as ``--smile 1s`` on the command line. Useful range about -3..3 sigma; at most
+        100 W units in magnitude. sefa / ganspace strengths are always W units;
         see :func:`attributes`. directions: direction files (``.npz``/``.npy``) or
         :class:`~latentlab.editing.directions.Direction` objects with strengths, as a dict or a list of
         pairs. sefa / ganspace: component index -> strength (component k: the k-th strongest).
@@ -347,10 +349,10 @@ class Projection:
         for target, strength in pairs:
             label = target.name if isinstance(target, Direction) else Path(str(target)).stem
             edits.append(direction_edit(self.G, self.network, target, strength, layers.get(label), label=label,
-                                        rows_exact=rows_exact))
+                                        rows_exact=rows_exact, unit=unit))
         for name, strength in attributes.items():
             edits.append(attribute_edit(self.G, self.network, name, strength, layers.get(name),
-                                        directions_dirs=directions_dirs, rows_exact=rows_exact))
+                                        directions_dirs=directions_dirs, rows_exact=rows_exact, unit=unit))
         for method, comps in (("sefa", sefa), ("ganspace", ganspace)):
             for k, strength in (comps or {}).items():
                 if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or int(k) < 0:
@@ -370,26 +372,34 @@ class Projection:
                             op={"op": "edit", "edits": [e.summary() for e in edits]})
 
     def sweep(self, target: Any, values: Sequence[float], *, layers: str | None = None, rows_exact: bool = False,
-              directions_dirs: Sequence["str | Path"] = ()) -> "Frames":
+              directions_dirs: Sequence["str | Path"] = (), unit: str = "w") -> "Frames":
         """Frames along one direction at each strength in ``values`` (e.g. ``np.linspace(-3, 3, 7)``).
 
         target: an attribute name, a direction file, ``sefa:K`` or ``ganspace:K`` (or an
         :class:`~latentlab.editing.pipeline.Edit`, whose strength is replaced); layers: its layer
-        range (default as in :meth:`edit`). Returns :class:`Frames` (lazy)."""
-        from .editing.pipeline import Edit, apply_edits, check_strength, target_edit
+        range (default as in :meth:`edit`); unit: ``"w"`` or ``"sigma"`` as in :meth:`edit`.
+        Returns :class:`Frames` (lazy; its ``values`` are W units)."""
+        from .editing.pipeline import UNITS, Edit, apply_edits, check_strength, target_edit
 
         label = target.label if isinstance(target, Edit) else target
+        if unit not in UNITS:
+            raise LatentlabError(f"unknown strength unit {unit!r}; choose from {', '.join(UNITS)}")
         vals = [check_strength(v, f"sweep strength of {label}") for v in values]
         if not vals:
             raise LatentlabError("sweep needs at least one strength")
-        unit = target if isinstance(target, Edit) else target_edit(
+        one = target if isinstance(target, Edit) else target_edit(
             self.G, self.network, str(target), 1.0, layers, directions_dirs=directions_dirs, rows_exact=rows_exact)
+        if unit == "sigma":
+            sigma = one.meta.get("sigma")
+            if not sigma:
+                raise LatentlabError(f"{one.label}: no recorded sigma; give the sweep's strengths in W units")
+            vals = [check_strength(v * float(sigma), f"sweep strength of {label} in W units") for v in vals]
         frames = []
         for v in vals:
-            e = dataclasses.replace(unit, strength=v)
-            frames.append(self.with_ws(apply_edits(self._resolved.ws, [e]), name=f"{self.name}_{unit.label}",
+            e = dataclasses.replace(one, strength=v)
+            frames.append(self.with_ws(apply_edits(self._resolved.ws, [e]), name=f"{self.name}_{one.label}",
                                        op={"op": "edit", "edits": [e.summary()]}))
-        return Frames(frames, {"op": "sweep", "target": unit.label, "values": vals, "layers": unit.layers})
+        return Frames(frames, {"op": "sweep", "target": one.label, "values": vals, "layers": one.layers})
 
     # -------------------------------------------------------------- files
     def save(self, path: "str | Path", force: bool = False) -> Path:

@@ -293,7 +293,9 @@ def step_edits(ctx: DemoContext):
         write_sweep(stem, base.sweep(name, np.linspace(-lim, lim, n), layers=spec), force=True)
         commands.append(command_line(args))
         strengths = ", ".join(f"{v:+.1f}" for v in np.linspace(-lim, lim, n))
-        figures.append(Figure(f"{label}: strength {strengths}", load_image(stem.with_suffix(".png"))))
+        sigma = d.sigma()
+        in_sigma = f" W units (±{lim / sigma:.0f}σ, σ = {sigma:.2f})" if sigma else ""
+        figures.append(Figure(f"{label}: strength {strengths}{in_sigma}", load_image(stem.with_suffix(".png"))))
         pasted = stem.parent / f"{stem.name}_pasted.png"
         if pasted.exists():
             figures.append(Figure(f"{label}, pasted into the photo", load_image(pasted)))
@@ -302,12 +304,13 @@ def step_edits(ctx: DemoContext):
                         "fit samples": meta.get("samples"), "val accuracy": meta.get("val_accuracy"),
                         "seed layers": spec,
                         "rows here": describe_rows(rows, ctx.G), "strengths": f"-{lim:g} .. +{lim:g} ({n})",
+                        "sigma": sigma,
                         "seconds": time.perf_counter() - t0})
     step = Step(title,
                 description="Each edit moves the projected latent along a unit direction in W, only on the W+ "
                             "rows of the seed's layer range for that attribute (ranges written for StyleGAN2-1024's "
-                            "18 rows and mapped by resolution onto this model's rows). The middle frame is the "
-                            "unedited projection.",
+                            "18 rows and mapped by resolution onto this model's rows), from -3 to +3 sigma of the "
+                            "generator's faces along it. The middle frame is the unedited projection.",
                 settings={"latent": str(lat), "frames per edit": n,
                           **{f"{lbl} layers": SEED_RANGES[k] for _, lbl, k in todo}},
                 metrics=metrics, commands=commands, figures=figures)

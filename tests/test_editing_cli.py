@@ -143,6 +143,46 @@ def test_edit_default_range_comes_from_the_direction_file(env, tmp_path, monkeyp
     assert "smile" in listed.output
 
 
+def test_edit_strength_in_sigma(env, tmp_path, monkeypatch, tmp_cache):
+    """``--smile 2s``: 2 x (projection_std / truncation_psi) W units; the same through the API."""
+    import latentlab
+
+    r = env["root"]
+    vec = np.random.RandomState(3).randn(16).astype(np.float32)
+    vec /= np.linalg.norm(vec)
+    folder = tmp_path / "dirs"
+    Direction("smile", vec, layers="rows:1-3", model="tiny",
+              meta={"projection_std": 0.35, "truncation_psi": 0.7}).save(folder / "tiny" / "smile.npz")
+    monkeypatch.setenv("LATENTLAB_DIRECTIONS", str(folder))
+    res = _run(env, "edit", r / "b.npz", "--smile", "2s", "--outdir", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    expected = env["ws"]["b"].clone()
+    expected[:, 1:3] += 1.0 * torch.from_numpy(vec)  # 2 sigma = 2 x 0.35 / 0.7
+    torch.testing.assert_close(_ws(tmp_path / "o" / "b_edit.npz"), expected, rtol=1e-6, atol=1e-6)
+    assert "smile x 1 (2 sigma)" in res.output
+    # a sweep in sigma: the frames' latents are +-1 sigma = +-0.5 W units
+    res = _run(env, "edit", r / "b.npz", "--sweep", "smile=-1s:1s:3", "--outdir", tmp_path / "s")
+    assert res.exit_code == 0, res.output
+    assert "-1..1 sigma = -0.5..0.5" in res.output
+    # the API: the same edit, and a sweep's values in W units
+    G = latentlab.load_generator(env["net"])
+    p = latentlab.load_latent(r / "b.npz", G)
+    torch.testing.assert_close(p.edit(smile=2, unit="sigma").ws.cpu(), expected, rtol=1e-6, atol=1e-6)
+    assert p.sweep("smile", [-1, 1], unit="sigma").settings["values"] == pytest.approx([-0.5, 0.5])
+    # no recorded spread, components, mixed units: one-line errors
+    np.save(tmp_path / "d.npy", vec)
+    for args, fragment in [
+        (["--direction", f"{tmp_path / 'd.npy'}:1s"], "records no spread"),
+        (["--sefa", "0:1s"], "components have no recorded sigma"),
+        (["--sweep", "smile=-1s:1:3"], "give LO and HI in one unit"),
+        (["--smile", "1ss"], "'1ss' is not a number"),
+        (["--smile", "200s"], "out of range"),
+    ]:
+        bad = _run(env, "edit", r / "b.npz", *args, "--outdir", tmp_path / "bad")
+        assert bad.exit_code == 1 and fragment in bad.output, (args, bad.output)
+        assert len(bad.output.strip().splitlines()) == 1, bad.output
+
+
 def test_edit_sweep_writes_strip_and_video(env, tmp_path):
     r = env["root"]
     res = _run(env, "edit", r / "a.npz", "--sweep", "sefa:0=-2:2:3", "--outdir", tmp_path, "--photo", r / "photo.png")

@@ -167,6 +167,26 @@ def test_direction_file_round_trip(tmp_path):
         d.save(p)
 
 
+@pytest.mark.parametrize("meta, sigma", [
+    ({"projection_std": 0.35, "truncation_psi": 0.7}, 0.5),  # truncation shrank the spread by psi
+    ({"projection_std": 0.35}, 0.35),  # no psi recorded: the samples were untruncated
+    ({"projection_std": 0.35, "truncation_psi": 1.0}, 0.35),
+    ({}, None), ({"projection_std": 0}, None), ({"projection_std": -1}, None),
+    ({"projection_std": float("nan")}, None), ({"projection_std": "x"}, None),
+    ({"projection_std": 1e9}, None), ({"projection_std": 0.35, "truncation_psi": 0}, None),
+])
+def test_direction_sigma_formula_and_hostile_meta(meta, sigma):
+    d = Direction("smile", _unit(np.ones(16)).astype(np.float32), meta=meta)
+    if sigma is None:
+        assert d.sigma() is None
+        assert d.demo_strength() == 3.0
+    else:
+        assert d.sigma() == pytest.approx(sigma, rel=1e-12)
+        assert d.demo_strength() == pytest.approx(round(3 * sigma, 1))
+    # a file's own demo_strength is used only when no spread is recorded
+    assert Direction("x", np.ones(16, np.float32), meta={"demo_strength": 2.2}).demo_strength() == 2.2
+
+
 def test_cli_list_and_fit_errors(tmp_cache, tmp_path):
     G = _tiny_G()
     net = save_native("stylegan2", G.config, G.state_dict(), tmp_path / "tiny.safetensors")

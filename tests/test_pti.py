@@ -477,6 +477,8 @@ def test_ui_tunes_with_the_pti_preset_and_its_downloads_carry_the_tuning(tmp_pat
     res = job.result
     assert res["tuned"] and res["metrics"]["tuning_steps"] == PRESETS["pti"].tuning.num_steps
     entry = session.latents.need(res["latent"])
+    assert torch.equal(entry.ws, entry.ws[:, :1].expand_as(entry.ws))  # the preset's W pivot, as on the CLI
+    assert studio.info()["space"] == "w"
     shown = session.images.need(res["image"])
     assert _close(shown, _render(G, entry.ws, entry.delta, entry.noise))  # the page shows the tuned render
     assert not _close(shown, _render(G, entry.ws, None, entry.noise))
@@ -518,6 +520,13 @@ def test_project_pti_preset_then_evaluate_side_by_side(env, tmp_path):
         noise = {k[len("noise/"):]: torch.from_numpy(z[k]) for k in z.files if k.startswith("noise/")}
     assert _close(load_image(d / "reconstruction.png", min_size=1), _render(G, ws, delta, noise))
     assert json.loads((d / "metrics.json").read_text())["tuning_steps"] == 4
+    # the pivot is in W (PTI's choice): one w on every row, unless --space w+ asks otherwise
+    assert settings["config"]["space"] == "w" and torch.equal(ws, ws[:, :1].expand_as(ws))
+    res = _run(env, "project", photos / "p1.png", "--preset", "pti", "--space", "w+", *fast, "--pti-steps", 1,
+               "--no-align", "--outdir", tmp_path / "proj_wplus")
+    assert res.exit_code == 0, res.output
+    with np.load(tmp_path / "proj_wplus" / "p1" / "latent.npz") as z:
+        assert not torch.equal(torch.from_numpy(z["ws"][:, :1]).expand(*z["ws"].shape), torch.from_numpy(z["ws"]))
 
     res = _run(env, "evaluate", photos, "--preset", "fast,pti", *fast, "--pti-steps", 4, "--no-align",
                "--outdir", tmp_path / "ev")

@@ -110,8 +110,23 @@ class Session:
         return describe_rows(rows, self.G)
 
 
-def split_strength(spec: str, what: str) -> tuple[str, float, str | None]:
-    """``TARGET:STRENGTH[@LAYERS]`` -> (target, strength, layers or None). One-line errors."""
+def strength_value(text: str, what: str) -> tuple[float, str]:
+    """``1.5`` -> (1.5, "w"): W units; ``1.5s`` or ``1.5σ`` -> (1.5, "sigma"): multiples of the
+    direction's sigma (:meth:`latentlab.editing.directions.Direction.sigma`). One-line errors."""
+    body = text.strip()
+    unit = "w"
+    if body[-1:] in ("s", "S", "σ"):
+        body, unit = body[:-1], "sigma"
+    try:
+        float(body)
+    except ValueError:
+        raise LatentlabError(f"{what}: {text!r} is not a number (W units, or ending in 's' for sigma: "
+                             "1.5 or 1s)") from None
+    return finite_number(body, what, MAX_STRENGTH), unit
+
+
+def split_strength(spec: str, what: str) -> tuple[str, float, str | None, str]:
+    """``TARGET:STRENGTH[@LAYERS]`` -> (target, strength, layers or None, unit). One-line errors."""
     body, layers = spec, None
     if "@" in spec:
         body, layers = spec.rsplit("@", 1)
@@ -120,20 +135,17 @@ def split_strength(spec: str, what: str) -> tuple[str, float, str | None]:
     if ":" not in body:
         raise LatentlabError(f"{what} {spec!r}: expected TARGET:STRENGTH[@LAYERS], e.g. smile.npz:1.5@0-5")
     target, strength = body.rsplit(":", 1)
-    value = finite_number(strength, f"{what} {spec!r}: strength", MAX_STRENGTH)
+    value, unit = strength_value(strength, f"{what} {spec!r}: strength")
     if not target:
         raise LatentlabError(f"{what} {spec!r}: missing the direction before ':'")
-    return target, value, layers
+    return target, value, layers, unit
 
 
-def parse_strength(value: str, what: str) -> tuple[float, str | None]:
-    """``STRENGTH[@LAYERS]`` -> (strength, layers or None)."""
+def parse_strength(value: str, what: str) -> tuple[float, str | None, str]:
+    """``STRENGTH[@LAYERS]`` -> (strength, layers or None, unit); STRENGTH as in :func:`strength_value`."""
     text, layers = (value.split("@", 1) + [None])[:2] if "@" in value else (value, None)
-    try:
-        float(text)
-    except ValueError:
-        raise LatentlabError(f"{what} {value!r}: expected a number, optionally with @LAYERS (e.g. 1.5@0-5)") from None
-    return finite_number(text, what, MAX_STRENGTH), layers
+    strength, unit = strength_value(text, what)
+    return strength, layers, unit
 
 
 class GreedyListCommand(click.Command):

@@ -9,32 +9,34 @@ import click
 import numpy as np
 
 from ..errors import LatentlabError
-from ._common import MAX_STRENGTH, finite_number, output_name
-from ._editing import Session, editing_options, parse_strength, split_strength
+from ._common import output_name
+from ._editing import Session, editing_options, parse_strength, split_strength, strength_value
 
 #: Attributes with their own flag (``--smile 1.5``); any other name works with ``--attr NAME=S``.
 NAMED_ATTRIBUTES = ("smile", "age", "yaw", "pitch", "gender", "eyes_open")
 
 
-def _parse_sweep(spec: str) -> tuple[str, float, float, int, str | None]:
-    m = re.fullmatch(r"(.+)=(-?[\d.eE+-]+):(-?[\d.eE+-]+):(\d+)(?:@(.+))?", spec.strip())
+def _parse_sweep(spec: str) -> tuple[str, float, float, int, str | None, str]:
+    """``TARGET=LO:HI:N[@LAYERS]`` -> (target, lo, hi, n, layers, unit); LO and HI both in W units
+    or both ending in 's' (sigma)."""
+    m = re.fullmatch(r"(.+)=(-?[\d.eE+-]+[sSσ]?):(-?[\d.eE+-]+[sSσ]?):(\d+)(?:@(.+))?", spec.strip())
     if m is None:
-        raise LatentlabError(f"--sweep {spec!r}: expected TARGET=LO:HI:N[@LAYERS], e.g. smile=-3:3:7")
-    try:
-        float(m.group(2)), float(m.group(3))
-    except ValueError:
-        raise LatentlabError(f"--sweep {spec!r}: LO and HI must be numbers") from None
-    lo, hi = (finite_number(g, f"--sweep {spec!r}", MAX_STRENGTH) for g in (m.group(2), m.group(3)))
+        raise LatentlabError(f"--sweep {spec!r}: expected TARGET=LO:HI:N[@LAYERS], e.g. smile=-3:3:7 or smile=-2s:2s:5")
+    (lo, lo_unit), (hi, hi_unit) = (strength_value(g, f"--sweep {spec!r}: LO and HI")
+                                    for g in (m.group(2), m.group(3)))
+    if lo_unit != hi_unit:
+        raise LatentlabError(f"--sweep {spec!r}: give LO and HI in one unit (both W units, or both ending in 's')")
     n = int(m.group(4))
     if n < 2:
         raise LatentlabError(f"--sweep {spec!r}: N must be at least 2")
-    return m.group(1), lo, hi, n, m.group(5)
+    return m.group(1), lo, hi, n, m.group(5), lo_unit
 
 
 def _attr_options(f):
     for name in reversed(NAMED_ATTRIBUTES):
         f = click.option(f"--{name.replace('_', '-')}", f"attr_{name}", metavar="S[@LAYERS]", default=None,
-                         help=f"Move along the shipped '{name}' direction by S (negative: the other way).")(f)
+                         help=f"Move along the shipped '{name}' direction by S W units, or S sigma with a "
+                              f"trailing s (1.5s; negative: the other way).")(f)
     return f
 
 
@@ -66,6 +68,9 @@ def command(source: Path, directions: tuple[str, ...], attrs: tuple[str, ...], s
     Writes OUTDIR/<name>.png (aligned), <name>_pasted.png (in the original photo, when known) and
     <name>.npz (the edited latent: ws + sum of strength x direction on each edit's rows); with
     --sweep also <name>_sweep_<target>.png (strip), ..._pasted.png and .mp4.
+    Strengths are W distances along the unit direction (--smile 1.5), or with a trailing s multiples
+    of the direction's sigma, its spread over the generator's faces (--smile 1s; smile's sigma on
+    ffhq-mobile is 0.83 W units; SeFa/GANSpace components take W units only).
     Layer ranges: seed rows of StyleGAN2-1024's 18 rows ('a-b' = rows a..b-1; smile 0-5, age 0-9,
     head pose 0-6), names (coarse/middle/fine/all), resolutions (64-1024) or rows:N-M.
     """
@@ -85,36 +90,39 @@ def command(source: Path, directions: tuple[str, ...], attrs: tuple[str, ...], s
     s = Session.from_kwargs(kw)
     cache: dict = {}
     common = {"rows_exact": s.rows_exact, "warn": lambda m: click.echo(m, err=True)}
-    target = lambda t, strength, layers: target_edit(s.G, s.network, t, strength, layers,  # noqa: E731
-                                                     directions_dirs=directions_dirs, cache=cache, **common)
+    target = lambda t, strength, layers, unit: target_edit(s.G, s.network, t, strength, layers,  # noqa: E731
+                                                           directions_dirs=directions_dirs, cache=cache, unit=unit,
+                                                           **common)
     edits = []
     for spec in directions:
-        path, strength, layers = split_strength(spec, "--direction")
-        edits.append(direction_edit(s.G, s.network, Path(path), strength, layers, label=Path(path).stem, **common))
+        path, strength, layers, unit = split_strength(spec, "--direction")
+        edits.append(direction_edit(s.G, s.network, Path(path), strength, layers, label=Path(path).stem, unit=unit,
+                                    **common))
     for attr, value in attr_values.items():
         if value is not None:
-            strength, layers = parse_strength(value, f"--{attr}")
+            strength, layers, unit = parse_strength(value, f"--{attr}")
             edits.append(attribute_edit(s.G, s.network, attr, strength, layers, directions_dirs=directions_dirs,
-                                        **common))
+                                        unit=unit, **common))
     for spec in attrs:
         if "=" not in spec:
             raise LatentlabError(f"--attr {spec!r}: expected NAME=S[@LAYERS]")
         attr, value = spec.split("=", 1)
-        strength, layers = parse_strength(value, f"--attr {attr}")
-        edits.append(target(attr, strength, layers))
+        strength, layers, unit = parse_strength(value, f"--attr {attr}")
+        edits.append(target(attr, strength, layers, unit))
     for method, specs in (("sefa", sefas), ("ganspace", ganspaces)):
         for spec in specs:
-            k, strength, layers = split_strength(spec, f"--{method}")
+            k, strength, layers, unit = split_strength(spec, f"--{method}")
             if not k.isdigit():
                 raise LatentlabError(f"--{method} {spec!r}: K must be a component index (0, 1, ...)")
-            edits.append(component_edit(s.G, method, int(k), strength, layers, rows_exact=s.rows_exact, cache=cache))
+            edits.append(component_edit(s.G, method, int(k), strength, layers, rows_exact=s.rows_exact, cache=cache,
+                                        unit=unit))
     sweep_parsed = _parse_sweep(sweep) if sweep else None
     if not edits and sweep_parsed is None:
         raise LatentlabError("nothing to do: give --direction, --sefa, an attribute (--smile ...) or --sweep")
     sweep_edit = None
     if sweep_parsed is not None:
-        sweep_target, lo, hi, n, layers = sweep_parsed
-        sweep_edit = target(sweep_target, 1.0, layers)
+        sweep_target, lo, hi, n, layers, sweep_unit = sweep_parsed
+        sweep_edit = target(sweep_target, 1.0, layers, "w")
 
     base = s.projection(source, paste_into=True)
     name = name or f"{base.name}_edit"
@@ -125,10 +133,13 @@ def command(source: Path, directions: tuple[str, ...], attrs: tuple[str, ...], s
     result = base.with_ws(apply_edits(base.resolved.ws, edits), name=name,
                           op={"op": "edit", "edits": [e.summary() for e in edits]}) if edits else base
     for e in edits:
-        click.echo(f"latentlab: {e.label} x {e.strength:g} on {s.describe(e.rows)}")
+        click.echo(f"latentlab: {e.describe()} on {s.describe(e.rows)}")
     write_result(outdir, name, result, force=force)
     if sweep_edit is not None:
-        written = write_sweep(stem, result.sweep(sweep_edit, np.linspace(lo, hi, n)), force=force)
-        click.echo(f"latentlab: sweep {sweep_edit.label} {lo:g}..{hi:g} ({n} frames) on "
+        frames = result.sweep(sweep_edit, np.linspace(lo, hi, n), unit=sweep_unit)
+        written = write_sweep(stem, frames, force=force)
+        w_lo, w_hi = frames.settings["values"][0], frames.settings["values"][-1]
+        span = f"{lo:g}..{hi:g} sigma = {w_lo:.3g}..{w_hi:.3g}" if sweep_unit == "sigma" else f"{lo:g}..{hi:g}"
+        click.echo(f"latentlab: sweep {sweep_edit.label} {span} ({n} frames) on "
                    f"{s.describe(sweep_edit.rows)}; wrote {written[0]}")
     click.echo(f"latentlab: wrote {outdir}/{name}.png, .npz" + (" and _pasted.png" if base.can_paste else ""))

@@ -31,9 +31,32 @@ class Direction:
     model: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def sigma(self) -> float | None:
+        """One sigma of this direction in W units: the spread of the generator's untruncated W along
+        it, or None when the file records no spread (bare ``.npy`` vectors, components).
+
+        A fit records ``projection_std``, the spread of the samples it was fitted on, and their
+        ``truncation_psi``; truncation pulls every sample toward the mean by psi, so the untruncated
+        spread is ``projection_std / truncation_psi`` (smile on ffhq-mobile: 0.579 / 0.7 = 0.83).
+        Strengths written in sigma (``--smile 1s``, ``edit(..., unit="sigma")``) use this.
+        """
+        meta = self.meta if isinstance(self.meta, dict) else {}
+        try:
+            std = float(meta.get("projection_std") or 0)
+            psi = float(1.0 if meta.get("truncation_psi") is None else meta["truncation_psi"])
+        except (TypeError, ValueError):
+            return None
+        if not (0 < std <= 100 and 0 < psi <= 1.5):  # also rejects nan / inf from a hostile file
+            return None
+        return std / psi
+
     def demo_strength(self, default: float = 3.0) -> float:
-        """Largest strength worth showing on a slider: the fit's ``demo_strength`` (3 sigma of its
-        samples' spread along the direction) when it records a usable one in (0, 100], else default."""
+        """Largest strength worth showing on a slider, in W units: 3 sigma (:meth:`sigma`, rounded
+        to 0.1) when the file records a spread, else the file's ``demo_strength`` when usable in
+        (0, 100], else default."""
+        sigma = self.sigma()
+        if sigma is not None:
+            return min(round(3.0 * sigma, 1), 100.0)
         try:
             value = float((self.meta if isinstance(self.meta, dict) else {}).get("demo_strength") or default)
         except (TypeError, ValueError):

@@ -13,6 +13,10 @@ Layer range of a direction, when the caller gives none:
 * a **named attribute** (``smile``, ``age``, ``yaw`` ...): the range stored in its file; when the file
   stores none (or ``all``), the seed's range for that attribute (:data:`ATTRIBUTE_RANGES`), else all;
 * a **SeFa / GANSpace** component: all rows (SeFa: the rows it was computed from).
+
+Strengths are W distances along the direction (``unit="w"``) or multiples of the direction's sigma
+(``unit="sigma"``: :meth:`~latentlab.editing.directions.Direction.sigma`, the untruncated
+generator's spread along it; the command line writes ``--smile 1s``). Components have no sigma.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ ATTRIBUTE_RANGES: dict[str, str] = {"smile": "smile", "age": "age", "yaw": "pose
                                     "roll": "pose", "pose": "pose"}
 
 _COMPONENT = re.compile(r"(sefa|ganspace):?(\d+)")
+
+#: Units of an edit strength: W distance along the unit direction, or the direction's sigma.
+UNITS = ("w", "sigma")
 
 
 def _warn_stderr(msg: str) -> None:
@@ -95,25 +102,39 @@ class Edit:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-able record (label, strength, layers, rows), as written into a latent's settings."""
-        return {"label": self.label, "strength": self.strength, "layers": self.layers, "rows": list(self.rows)}
+        """JSON-able record (label, strength in W units, layers, rows; sigma and the strength in
+        sigma when the direction records one), as written into a latent's settings."""
+        out = {"label": self.label, "strength": self.strength, "layers": self.layers, "rows": list(self.rows)}
+        sigma = self.meta.get("sigma")
+        if sigma:
+            out.update(sigma=float(sigma), strength_sigma=round(self.strength / float(sigma), 4))
+        return out
+
+    def describe(self) -> str:
+        """``smile x 0.827 (1 sigma)``: the strength for a log line."""
+        sigma = self.meta.get("sigma")
+        return f"{self.label} x {self.strength:g}" + (f" ({self.strength / float(sigma):.3g} sigma)" if sigma else "")
 
 
 def direction_edit(G: Generator, network: str, direction: "str | Path | Any", strength: float,
                    layers: str | None = None, *, label: str | None = None, rows_exact: bool = False,
-                   attribute: str | None = None, warn: Callable[[str], None] = _warn_stderr) -> Edit:
+                   attribute: str | None = None, unit: str = "w",
+                   warn: Callable[[str], None] = _warn_stderr) -> Edit:
     """An :class:`Edit` along a direction file (``.npz`` / ``.npy``) or a loaded
     :class:`~latentlab.editing.directions.Direction`.
 
     layers: a layer-range spec (read with ``rows_exact``); None: :func:`direction_layers` of the
     file's own range (always in the seed notation) and ``attribute`` (the named attribute this file
-    is, if any). Shape errors are one line; a direction fitted on another model only warns.
+    is, if any). unit: ``"w"`` or ``"sigma"`` (see the module doc; the Edit's strength is always
+    in W units, its meta records the sigma). Shape errors are one line; a direction fitted on
+    another model only warns.
     """
     from .attributes import model_key
     from .directions import Direction, load_direction
     from .layers import parse_layers
 
     strength = check_strength(strength, f"strength of {label or direction}")
+    _check_unit(unit)
     if isinstance(direction, Direction):
         d, where = direction, direction.name
     else:
@@ -125,31 +146,47 @@ def direction_edit(G: Generator, network: str, direction: "str | Path | Any", st
     if d.model and d.model != model_key(network) and d.model != network:
         warn(f"latentlab: warning: {where} was fitted on {d.model}, not {model_key(network)}")
     name = label or (d.name if isinstance(direction, Direction) else Path(direction).stem)
+    sigma = d.sigma()
+    meta = {} if sigma is None else {"sigma": sigma}
+    if unit == "sigma":
+        if sigma is None:
+            raise LatentlabError(f"{where}: the direction records no spread (projection_std), so a strength "
+                                 "in sigma has no meaning; give it in W units (no 's')")
+        strength = check_strength(strength * sigma, f"strength of {name} in W units ({strength:g} sigma)")
     if layers:
-        return Edit(name, vec, strength, parse_layers(layers, G, rows_exact=rows_exact), layers)
+        return Edit(name, vec, strength, parse_layers(layers, G, rows_exact=rows_exact), layers, meta)
     spec = direction_layers(d.layers, attribute)
-    return Edit(name, vec, strength, parse_layers(spec, G), spec)
+    return Edit(name, vec, strength, parse_layers(spec, G), spec, meta)
+
+
+def _check_unit(unit: str) -> None:
+    if unit not in UNITS:
+        raise LatentlabError(f"unknown strength unit {unit!r}; choose from {', '.join(UNITS)}")
 
 
 def attribute_edit(G: Generator, network: str, name: str, strength: float, layers: str | None = None, *,
-                   directions_dirs: Sequence["str | Path"] = (), rows_exact: bool = False,
+                   directions_dirs: Sequence["str | Path"] = (), rows_exact: bool = False, unit: str = "w",
                    warn: Callable[[str], None] = _warn_stderr) -> Edit:
     """An :class:`Edit` along the named attribute ``name`` of ``network`` (``smile``, ``age``, ...,
-    looked up by :func:`~latentlab.editing.attributes.find_attribute`); default range: see the
-    module doc."""
+    looked up by :func:`~latentlab.editing.attributes.find_attribute`); default range and unit: see
+    the module doc."""
     from .attributes import find_attribute
 
     path = find_attribute(name, network, directions_dirs)
     return direction_edit(G, network, path, strength, layers, label=name, rows_exact=rows_exact,
-                          attribute=name, warn=warn)
+                          attribute=name, unit=unit, warn=warn)
 
 
 def component_edit(G: Generator, method: str, k: int, strength: float, layers: str | None = None, *,
-                   rows_exact: bool = False, cache: dict | None = None) -> Edit:
+                   rows_exact: bool = False, cache: dict | None = None, unit: str = "w") -> Edit:
     """An :class:`Edit` along SeFa or GANSpace component ``k`` (0 = strongest) computed for
-    ``layers`` (default all rows). ``cache`` (a dict) reuses components between calls."""
+    ``layers`` (default all rows). ``cache`` (a dict) reuses components between calls. Strengths
+    are W units only (``unit="sigma"`` is a one-line error)."""
     from .unsupervised import ganspace, sefa
 
+    _check_unit(unit)
+    if unit == "sigma":
+        raise LatentlabError(f"{method}:{k}: components have no recorded sigma; give the strength in W units (no 's')")
     if method not in ("sefa", "ganspace"):
         raise LatentlabError(f"unknown component method {method!r} (sefa or ganspace)")
     strength = check_strength(strength, f"strength of {method}{k}")
@@ -168,17 +205,19 @@ def component_edit(G: Generator, method: str, k: int, strength: float, layers: s
 
 def target_edit(G: Generator, network: str, target: str, strength: float, layers: str | None = None, *,
                 directions_dirs: Sequence["str | Path"] = (), rows_exact: bool = False, cache: dict | None = None,
-                warn: Callable[[str], None] = _warn_stderr) -> Edit:
+                unit: str = "w", warn: Callable[[str], None] = _warn_stderr) -> Edit:
     """An :class:`Edit` for a target written as text: ``sefa:K`` / ``ganspace:K``, a direction file
-    (``.npz`` / ``.npy`` or any existing file), or a named attribute."""
+    (``.npz`` / ``.npy`` or any existing file), or a named attribute; ``unit`` as in the module doc."""
     m = _COMPONENT.fullmatch(str(target))
     if m:
-        return component_edit(G, m.group(1), int(m.group(2)), strength, layers, rows_exact=rows_exact, cache=cache)
+        return component_edit(G, m.group(1), int(m.group(2)), strength, layers, rows_exact=rows_exact, cache=cache,
+                              unit=unit)
     p = Path(target)
     if p.suffix.lower() in (".npz", ".npy") or p.is_file():
-        return direction_edit(G, network, p, strength, layers, label=p.stem, rows_exact=rows_exact, warn=warn)
+        return direction_edit(G, network, p, strength, layers, label=p.stem, rows_exact=rows_exact, unit=unit,
+                              warn=warn)
     return attribute_edit(G, network, str(target), strength, layers, directions_dirs=directions_dirs,
-                          rows_exact=rows_exact, warn=warn)
+                          rows_exact=rows_exact, unit=unit, warn=warn)
 
 
 def apply_edits(ws: torch.Tensor, edits: Sequence[Edit]) -> torch.Tensor:

@@ -230,8 +230,8 @@ def create_app(studio: Studio, *, allowed_hosts: Iterable[str] = (), port: int |
     @app.post("/api/project")
     def project():
         d = body()
-        space = d.get("space") or "w+"
-        if space not in ("w", "w+"):
+        space = d.get("space") or None  # None: the preset's own space
+        if space not in (None, "w", "w+"):
             raise LatentlabError(f"space must be 'w' or 'w+', got {space!r}")
         job = g.session.start_projection(_id(d, "photo"), _int(d.get("steps"), "steps", 1, 5000), space)
         return jsonify(job.to_dict())

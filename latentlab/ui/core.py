@@ -244,8 +244,10 @@ class DirectionInfo:
     vector: np.ndarray
     layers: str
     path: str
-    #: Slider range +-limit: a fitted direction's ``demo_strength`` (3 sigma of its samples), else 3.
+    #: Slider range +-limit (W units): 3 sigma of a fitted direction (``Direction.demo_strength``), else 3.
     limit: float = 3.0
+    #: One sigma in W units (``Direction.sigma``), None when the file records no spread.
+    sigma: float | None = None
 
 
 @dataclass
@@ -401,18 +403,20 @@ class Studio:
             # the CLI's and the API's rule for the default rows (file's range, else the attribute's
             # seed range, else all); shape and layer errors are one line, checked now
             e = direction_edit(self.G, self.network, d, 1.0, label=name, attribute=name, warn=lambda _m: None)
-            out.append(DirectionInfo(name, d.vector, e.layers, str(path), d.demo_strength()))
+            out.append(DirectionInfo(name, d.vector, e.layers, str(path), d.demo_strength(), d.sigma()))
         return out
 
     def info(self) -> dict[str, Any]:
         """Model summary and the edit controls' defaults (JSON-able; nothing about any session)."""
         from ..editing.layers import SEED_RANGES, describe_rows, parse_layers
         from ..editing.swap import DEFAULT_IDENTITY_LAYERS
+        from ..inversion import PRESETS
 
         return {
             "network": self.network, "resolution": self.G.img_resolution, "num_ws": self.G.num_ws,
             "w_dim": self.G.w_dim, "default_steps": self.default_steps, "preset": self.preset,
-            "directions": [{"name": d.name, "layers": d.layers, "limit": d.limit,
+            "space": PRESETS[self.preset].space,
+            "directions": [{"name": d.name, "layers": d.layers, "limit": d.limit, "sigma": d.sigma,
                             "rows": describe_rows(parse_layers(d.layers, self.G), self.G)} for d in self.directions],
             "style_layers": SEED_RANGES["style"], "identity_layers": DEFAULT_IDENTITY_LAYERS,
             "max_working_side": MAX_WORKING_SIDE,
@@ -559,15 +563,16 @@ class Session:
                 "original_image": self.images.put(img), "aligned_image": self.images.put(face.image)}
 
     # ------------------------------------------------------------------ projection
-    def start_projection(self, photo_id: str, num_steps: int | None = None, space: str = "w+") -> Job:
-        """Project a photo in the background; progress per step; cancel keeps the best latent."""
+    def start_projection(self, photo_id: str, num_steps: int | None = None, space: str | None = None) -> Job:
+        """Project a photo in the background; progress per step; cancel keeps the best latent.
+        space: ``"w"`` or ``"w+"``; None: the preset's (``pti``: W, the others W+)."""
         from ..inversion import PRESETS
 
         photo: Photo = self.photos.need(photo_id)
         steps = self.studio.default_steps if num_steps is None else int(num_steps)
         if not 1 <= steps <= 5000:
             raise LatentlabError(f"steps must be between 1 and 5000, got {steps}")
-        cfg = PRESETS[self.studio.preset].replace(num_steps=steps, space=space)
+        cfg = PRESETS[self.studio.preset].replace(num_steps=steps, space=space or PRESETS[self.studio.preset].space)
         return self._start("projection", steps, lambda job: self._project(job, photo_id, photo, cfg))
 
     def _project(self, job: Job, photo_id: str, photo: Photo, cfg: Any) -> dict[str, Any]:

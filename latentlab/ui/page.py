@@ -201,7 +201,10 @@ function buildDirections(dirs) {
       '<div class="muted" id="rows-' + n + '">→ ' + esc(d.rows) + '</div>';
     box.appendChild(div);
     const r = div.querySelector("input[type=range]");
-    r.addEventListener("input", () => { $("val-" + d.name).textContent = r.value; });
+    const sig = Number(d.sigma) > 0 ? Number(d.sigma) : 0;
+    r.addEventListener("input", () => {
+      $("val-" + d.name).textContent = r.value + (sig ? " (" + (r.value / sig).toFixed(1) + "σ)" : "");
+    });
     r.addEventListener("change", applyEdits);
     const t = div.querySelector("input[type=text]");
     t.addEventListener("change", () => { layerHint(t.value, $("rows-" + d.name)); applyEdits(); });
@@ -259,6 +262,7 @@ $("swap-btn").addEventListener("click", async () => {
     S.info = await api("/api/info");
     $("model").textContent = S.info.network + " · " + S.info.resolution + " px · " + S.info.num_ws + " W+ rows";
     $("steps").value = S.info.default_steps;
+    if (S.info.space) $("space").value = S.info.space;
     $("style-layers").value = S.info.style_layers; $("swap-layers").value = S.info.identity_layers;
     layerHint(S.info.style_layers, $("style-rows"));
     buildDirections(S.info.directions);
