@@ -327,7 +327,7 @@ class Projection:
         ``"w"`` (default): W distance along the unit direction; ``"sigma"``: multiples of the
         direction's sigma, the untruncated generator's spread along it
         (:meth:`~latentlab.editing.directions.Direction.sigma`; smile 0.83 W units, age 1.13 on
-        ffhq-mobile), as ``--smile 1s`` on the command line. Useful range about -3..3 sigma; at most
+        ffhq-mobile), as ``--smile 1s`` on the command line. Useful range about -2..2 sigma; at most
         100 W units in magnitude. sefa / ganspace strengths are always W units;
         see :func:`attributes`. directions: direction files (``.npz``/``.npy``) or
         :class:`~latentlab.editing.directions.Direction` objects with strengths, as a dict or a list of

@@ -309,7 +309,7 @@ def step_edits(ctx: DemoContext):
     step = Step(title,
                 description="Each edit moves the projected latent along a unit direction in W, only on the W+ "
                             "rows of the seed's layer range for that attribute (ranges written for StyleGAN2-1024's "
-                            "18 rows and mapped by resolution onto this model's rows), from -3 to +3 sigma of the "
+                            "18 rows and mapped by resolution onto this model's rows), from -2 to +2 sigma of the "
                             "generator's faces along it. The middle frame is the unedited projection.",
                 settings={"latent": str(lat), "frames per edit": n,
                           **{f"{lbl} layers": SEED_RANGES[k] for _, lbl, k in todo}},

@@ -182,7 +182,7 @@ def test_direction_sigma_formula_and_hostile_meta(meta, sigma):
         assert d.demo_strength() == 3.0
     else:
         assert d.sigma() == pytest.approx(sigma, rel=1e-12)
-        assert d.demo_strength() == pytest.approx(round(3 * sigma, 1))
+        assert d.demo_strength() == pytest.approx(round(2 * sigma, 1))
     # a file's own demo_strength is used only when no spread is recorded
     assert Direction("x", np.ones(16, np.float32), meta={"demo_strength": 2.2}).demo_strength() == 2.2
 

@@ -236,4 +236,4 @@ def test_shipped_direction_sigma_is_the_generators_spread(G, attribute):
     spread = float(np.std(w @ d.vector.astype(np.float64)))
     assert d.sigma() == pytest.approx(spread, rel=0.05)
     assert d.sigma() > 1.3 * d.meta["projection_std"]  # not the truncated samples' spread
-    assert d.demo_strength() == pytest.approx(3 * d.sigma(), abs=0.05)
+    assert d.demo_strength() == pytest.approx(2 * d.sigma(), abs=0.05)

@@ -51,12 +51,13 @@ class Direction:
         return std / psi
 
     def demo_strength(self, default: float = 3.0) -> float:
-        """Largest strength worth showing on a slider, in W units: 3 sigma (:meth:`sigma`, rounded
-        to 0.1) when the file records a spread, else the file's ``demo_strength`` when usable in
-        (0, 100], else default."""
+        """Largest strength worth showing on a slider, in W units: 2 sigma (:meth:`sigma`, rounded
+        to 0.1; 95% of the generator's faces lie within it, and further out a projected photo's
+        head-pose edit breaks up) when the file records a spread, else the file's
+        ``demo_strength`` when usable in (0, 100], else default."""
         sigma = self.sigma()
         if sigma is not None:
-            return min(round(3.0 * sigma, 1), 100.0)
+            return min(round(2.0 * sigma, 1), 100.0)
         try:
             value = float((self.meta if isinstance(self.meta, dict) else {}).get("demo_strength") or default)
         except (TypeError, ValueError):

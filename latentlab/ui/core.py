@@ -244,7 +244,7 @@ class DirectionInfo:
     vector: np.ndarray
     layers: str
     path: str
-    #: Slider range +-limit (W units): 3 sigma of a fitted direction (``Direction.demo_strength``), else 3.
+    #: Slider range +-limit (W units): 2 sigma of a fitted direction (``Direction.demo_strength``), else 3.
     limit: float = 3.0
     #: One sigma in W units (``Direction.sigma``), None when the file records no spread.
     sigma: float | None = None
