@@ -379,11 +379,10 @@ class Projection:
         :class:`~latentlab.editing.pipeline.Edit`, whose strength is replaced); layers: its layer
         range (default as in :meth:`edit`); unit: ``"w"`` or ``"sigma"`` as in :meth:`edit`.
         Returns :class:`Frames` (lazy; its ``values`` are W units)."""
-        from .editing.pipeline import UNITS, Edit, apply_edits, check_strength, target_edit
+        from .editing.pipeline import Edit, apply_edits, check_strength, check_unit, target_edit
 
         label = target.label if isinstance(target, Edit) else target
-        if unit not in UNITS:
-            raise LatentlabError(f"unknown strength unit {unit!r}; choose from {', '.join(UNITS)}")
+        check_unit(unit)
         vals = [check_strength(v, f"sweep strength of {label}") for v in values]
         if not vals:
             raise LatentlabError("sweep needs at least one strength")

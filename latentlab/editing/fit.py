@@ -398,10 +398,9 @@ def fit_direction(G, attribute: str, *, samples: Samples | None = None, num_samp
                                if np.isfinite(samples.seconds) else None),
         "fit_seconds": round(time.perf_counter() - t0, 1),
         "space": "w",
-        # One sigma: the untruncated generator's spread along the direction (truncation shrank the
-        # samples' spread by psi); a sweep of +-demo_strength covers +-2 sigma (Direction.sigma:
-        # at 3 sigma, yaw on a projected photo tears the background apart).
-        "sigma": round(info["projection_std"] / truncation_psi, 4) if truncation_psi > 0 else None,
+        # +-2 sigma, sigma = the untruncated generator's spread along the direction (truncation shrank
+        # the samples' spread by psi; Direction.sigma). At 3 sigma, yaw on a projected photo tears the
+        # background apart.
         "demo_strength": round(2.0 * info["projection_std"] / truncation_psi, 1) if truncation_psi > 0 else 3.0,
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in info.items()},
     }

@@ -134,7 +134,7 @@ def direction_edit(G: Generator, network: str, direction: "str | Path | Any", st
     from .layers import parse_layers
 
     strength = check_strength(strength, f"strength of {label or direction}")
-    _check_unit(unit)
+    check_unit(unit)
     if isinstance(direction, Direction):
         d, where = direction, direction.name
     else:
@@ -159,7 +159,8 @@ def direction_edit(G: Generator, network: str, direction: "str | Path | Any", st
     return Edit(name, vec, strength, parse_layers(spec, G), spec, meta)
 
 
-def _check_unit(unit: str) -> None:
+def check_unit(unit: str) -> None:
+    """One-line LatentlabError unless ``unit`` is one of :data:`UNITS`."""
     if unit not in UNITS:
         raise LatentlabError(f"unknown strength unit {unit!r}; choose from {', '.join(UNITS)}")
 
@@ -184,7 +185,7 @@ def component_edit(G: Generator, method: str, k: int, strength: float, layers: s
     are W units only (``unit="sigma"`` is a one-line error)."""
     from .unsupervised import ganspace, sefa
 
-    _check_unit(unit)
+    check_unit(unit)
     if unit == "sigma":
         raise LatentlabError(f"{method}:{k}: components have no recorded sigma; give the strength in W units (no 's')")
     if method not in ("sefa", "ganspace"):
