@@ -52,10 +52,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_generators import make_model, peak_rss_mib, reset_peak_rss  # noqa: E402
 
+from latentlab.inversion import PRESETS  # noqa: E402
 from latentlab.inversion.project import (  # noqa: E402
-    PRESETS, latent_stats, noise_penalty, override_noise, renormalize_noise_, project, synthesize_for_loss,
-    synthesize_projection, _resize_to)
+    latent_stats, noise_penalty, project, renormalize_noise_, resize_to, synthesize_for_loss, synthesize_projection)
 from latentlab.losses.lpips import LPIPS  # noqa: E402
+from latentlab.models.base import override_noise  # noqa: E402
 from latentlab.ops.cpu import set_glibc_allocator  # noqa: E402
 from latentlab.registry import resolve_device  # noqa: E402
 
@@ -87,7 +88,7 @@ class StepRunner:
         self.impl = "ref" if path in ("ref", "ref-stock") else "fast"
         self.device = target.device
         self.loss_res = min(LOSS_RES, G.img_resolution)
-        self.target = _resize_to(target, self.loss_res)
+        self.target = resize_to(target, self.loss_res)
         self.target_feats = lpips.features(self.target)
         n = target.shape[0]  # photos in the batch
         self.w0 = w_avg.view(1, 1, -1).repeat(n, G.num_ws, 1).to(self.device)
@@ -98,7 +99,7 @@ class StepRunner:
     def _synth(self, ws: torch.Tensor):
         if self.impl == "ref":
             synth = self.G.synthesis(ws, noise_mode="const", impl="ref")
-            return _resize_to(synth, self.loss_res)
+            return resize_to(synth, self.loss_res)
         shortcut = "approximate" if self.path == "approx" else "exact"
         impl_before = self.G.impl
         self.G.impl = "fast"
@@ -144,7 +145,7 @@ class StepRunner:
         try:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.path == "bf16"):
                 img = self.G.synthesis(self.w0, noise_mode="const", impl=self.impl).float()
-                small = _resize_to(img, self.loss_res).contiguous(memory_format=torch.channels_last)
+                small = resize_to(img, self.loss_res).contiguous(memory_format=torch.channels_last)
                 lp = self.lpips.distance_from_features(small, self.target_feats).float()
             loss = (lp + 10.0 * (img - self.target_full).square().mean(dim=(1, 2, 3))).sum()
             loss.backward()
@@ -311,8 +312,8 @@ def bench_quality(network: str, device: torch.device, photos: list[Path], preset
         # optimisation loop itself, i.e. in bf16 when cfg.precision is bf16).
         res_px = min(LOSS_RES, G.img_resolution)
         with torch.no_grad():
-            recon = _resize_to(synthesize_projection(G, res).clamp(-1, 1), res_px)
-            tgt = _resize_to(target, res_px)
+            recon = resize_to(synthesize_projection(G, res).clamp(-1, 1), res_px)
+            tgt = resize_to(target, res_px)
             final_fp32 = (float(lpips(recon, tgt)[0]), psnr_from_mse(float((recon - tgt).square().mean())))
         row = {"photo": path.name, "network": network, "preset": preset, "budget_s": budget,
                "steps_run": res.steps_run, "wall_s": wall, "peak_rss_mib": peak,

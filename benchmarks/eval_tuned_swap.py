@@ -6,7 +6,7 @@ mixed latent can be drawn by the base generator (``none``), B's tuned generator 
 delta + 0.3 x B's; ``--tunings`` picks which). For each pair A -> B of latent
 folders written by ``latentlab project --preset pti`` / ``evaluate`` this script renders the
 default mix swap (A's rows ``--identity-layers`` on B) each way, via
-:func:`latentlab.editing.pipeline.swap_latents` (the code the command runs), and measures:
+:func:`latentlab.editing.swap.swap` (the code the command runs), and measures:
 
 * identity: dlib descriptor distance of the result to A's aligned photo (below 0.6: dlib calls it
   the same person; lower = more of A) and to B's; FaceRes ID cosine to A;
@@ -60,12 +60,11 @@ def main() -> None:
     import cv2
     import torch
 
-    from latentlab.editing.inputs import load_latent_for
     from latentlab.editing.layers import parse_layers
-    from latentlab.editing.pipeline import aligned_landmarks, check_swap_tuning, generator_for_delta, swap_latents
-    from latentlab.editing.render import render, resize
-    from latentlab.editing.swap import DEFAULT_IDENTITY_LAYERS, swap_masks
+    from latentlab.editing.swap import DEFAULT_IDENTITY_LAYERS, aligned_landmarks, check_swap_tuning, swap, swap_masks
+    from latentlab.figures import resize
     from latentlab.imageio import load_image, save_image
+    from latentlab.latent import load_latent, render
     from latentlab.metrics import identity_metrics_dlib, identity_metrics_faceres
     from latentlab.registry import load_generator, resolve_device
 
@@ -81,10 +80,9 @@ def main() -> None:
     rows = []
     for pair in args.pairs.split(","):
         sa, sb = pair.split(":")
-        a = load_latent_for(args.folder / sa / "latent.npz", G, args.network, log=lambda m: None)
-        b = load_latent_for(args.folder / sb / "latent.npz", G, args.network, log=lambda m: None)
-        photo_a, photo_b = (load_image(args.folder / s / "aligned.png") for s in (sa, sb))
-        recon_b = render(b.generator_for(G), b.ws, b.noise)[0]
+        a, b = (load_latent(args.folder / s / "latent.npz", G, network=args.network) for s in (sa, sb))
+        photo_a, photo_b = (load_image(args.folder / s / "aligned.png", min_size=1) for s in (sa, sb))
+        recon_b = render(G, b)  # drawn by B's own (tuned) generator
         _, bg = swap_masks(aligned_landmarks(a, G.img_resolution, photo_a),
                            aligned_landmarks(b, G.img_resolution, photo_b), G.img_resolution)
         bg_small = cv2.resize(bg, (256, 256), interpolation=cv2.INTER_AREA)
@@ -92,8 +90,7 @@ def main() -> None:
         row = {"pair": f"{sa}_on_{sb}", "recon_b_background_psnr": masked_psnr(small(recon_b), photo_b_small, bg_small)}
         tiles = [photo_a, photo_b, recon_b]
         for tuning in tunings:
-            res = swap_latents(G, a, b, method="mix", identity_rows=rows_a, tuning=tuning)
-            img = render(generator_for_delta(G, res.delta, a, b), res.ws, b.noise)[0]
+            img = render(G, swap(G, a, b, method="mix", identity_rows=rows_a, tuning=tuning))
             tiles.append(img)
             row[f"{tuning}_dlib_to_a"] = identity_metrics_dlib(photo_a, img)["dlib_distance"]
             row[f"{tuning}_dlib_to_b"] = identity_metrics_dlib(photo_b, img)["dlib_distance"]

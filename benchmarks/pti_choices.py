@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("photo", type=Path)
     ap.add_argument("--pivot-steps", type=int, default=30)
     ap.add_argument("--pivot-space", choices=("w", "w+"), default="w+",
-                    help="latent space of the pivot (PTI pivots in W; latentlab's default is W+)")
+                    help="latent space of the pivot (PTI, and latentlab's pti preset, pivot in W)")
     ap.add_argument("--runs", default='[{"name": "default"}]', help="JSON list of TuningConfig fields + name")
     ap.add_argument("--checks", default="50,70,100", help="steps at which to measure")
     ap.add_argument("--cache", type=Path, default=Path("out/pti_choices"))
@@ -39,13 +39,14 @@ def main() -> None:
     from latentlab.editing.attributes import find_attribute
     from latentlab.editing.directions import apply_direction, load_direction
     from latentlab.editing.layers import parse_layers
+    from latentlab.faces.photo import load_photo
     from latentlab.imageio import image_to_tensor, tensor_to_images
-    from latentlab.inversion import override_noise
-    from latentlab.inversion.project import PRESETS, project
-    from latentlab.inversion.pti import TuningConfig, pivotal_tuning, tuning_identity_loss
-    from latentlab.inversion.runner import prepare_photo
+    from latentlab.inversion import PRESETS, TuningConfig
+    from latentlab.inversion.project import project
+    from latentlab.inversion.pti import pivotal_tuning, tuning_identity_loss
     from latentlab.losses import LPIPS
     from latentlab.metrics import identity_metrics_dlib, image_metrics
+    from latentlab.models.base import override_noise
 
     runs = json.loads(args.runs)
     checks = {int(x) for x in args.checks.split(",")}
@@ -56,8 +57,8 @@ def main() -> None:
     # (`--smile 1s`, Direction.sigma()) is 1/psi = 1.43x that
     sigma = float(smile.meta.get("projection_std", 1.0))
     rows = parse_layers(smile.layers, G)
-    photo = prepare_photo(args.photo, G.img_resolution)
-    aligned = photo.aligned.image
+    photo = load_photo(args.photo, G.img_resolution)
+    aligned = photo.aligned
     target = image_to_tensor(aligned)
 
     def render(Gx, ws, noise) -> torch.Tensor:
@@ -92,15 +93,16 @@ def main() -> None:
         name = run.pop("name", "run")
         state = {"t0": time.perf_counter(), "measuring": 0.0}
 
-        def callback(step: int, info: dict, name: str = name, state: dict = state) -> None:
-            if step + 1 in checks:
+        def at_checks(ev, name: str = name, state: dict = state) -> None:
+            """Measure the generator being tuned after the checked steps (``ev``: a "tune" Progress)."""
+            if ev.stage == "tune" and ev.step in checks:
                 m0 = time.perf_counter()
-                measure(f"{name} @{step + 1}", info["G"], ws, noise, m0 - state["t0"] - state["measuring"])
+                measure(f"{name} @{ev.step}", ev.state["G"], ws, noise, m0 - state["t0"] - state["measuring"])
                 state["measuring"] += time.perf_counter() - m0
 
         cfg = TuningConfig(**run)
         pivotal_tuning(G, target, ws, noise, cfg, lpips_model=lpips, identity_loss=tuning_identity_loss(cfg, G.device),
-                       progress=False, callback=callback)
+                       progress=at_checks)
 
 
 if __name__ == "__main__":

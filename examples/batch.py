@@ -1,6 +1,6 @@
 """The same edit on many photos: project each (cached), edit, paste back, and a before/after grid.
 
-    python examples/batch.py [PHOTO_OR_FOLDER ...] [--smile 1.5] [--network ffhq-mobile]
+    python examples/batch.py [PHOTO_OR_FOLDER ...] [--smile 1s] [--network ffhq-mobile]
 
 Writes <outdir>/<name>_pasted.jpg per photo (<name>_edit.png for a latent .npz input) and
 <outdir>/grid.png (top row: projections; bottom: edits).
@@ -19,9 +19,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("inputs", nargs="*", type=Path,
                     default=[PHOTOS / "portraits" / n for n in ("003f.jpg", "008f.jpg", "010f.jpg")])
-    ap.add_argument("--smile", type=float, default=1.5)
+    ap.add_argument("--smile", default="1s", help="W units (1.5) or sigma (1s)")
     ap.add_argument("--network", default="ffhq-mobile")
-    ap.add_argument("--num-steps", type=int, default=None)
+    ap.add_argument("--num-steps", type=int, default=None, help="projection steps (default: the preset's)")
     ap.add_argument("--outdir", type=Path, default=Path("out/examples/batch"))
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args(argv)
@@ -33,7 +33,7 @@ def main(argv=None):
     steps = {"num_steps": args.num_steps} if args.num_steps else {}
     before, after = ll.Batch(), ll.Batch()
     for f in files:
-        me = ll.project(f, G, verbose=False, **steps)
+        me = ll.project(f, G, progress=False, **steps)
         edited = me.edit(smile=args.smile)
         out = args.outdir / (f"{me.name}_pasted.jpg" if edited.can_paste else f"{me.name}_edit.png")
         (edited.paste() if edited.can_paste else edited.image).save(out, force=args.force)

@@ -19,7 +19,7 @@ def main(argv=None):
     ap.add_argument("style", nargs="?", default=PHOTOS / "portraits" / "008f.jpg", type=Path)
     ap.add_argument("--layers", default="9-18", help="rows taken from STYLE (a layer range)")
     ap.add_argument("--network", default="ffhq-mobile")
-    ap.add_argument("--num-steps", type=int, default=None)
+    ap.add_argument("--num-steps", type=int, default=None, help="projection steps (default: the preset's)")
     ap.add_argument("--outdir", type=Path, default=Path("out/examples/style"))
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args(argv)

@@ -22,7 +22,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=100, help="masked: optimisation steps")
     ap.add_argument("--frames", type=int, default=24, help="frames of the morph video")
     ap.add_argument("--network", default="ffhq-mobile")
-    ap.add_argument("--num-steps", type=int, default=None)
+    ap.add_argument("--num-steps", type=int, default=None, help="projection steps (default: the preset's)")
     ap.add_argument("--outdir", type=Path, default=Path("out/examples/swap"))
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args(argv)

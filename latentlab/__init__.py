@@ -3,10 +3,10 @@
 ```python
 import latentlab as ll
 G = ll.load_generator("ffhq-mobile")
-me = ll.project("me.jpg", G, preset="fast")       # aligns, projects; a Projection
-me.edit(smile=1.5, age=-1).paste().save("me_smiling.jpg")
+me = ll.project("me.jpg", G)                       # aligns, inverts (pivotal tuning): a Projection
+me.edit(smile="1s", age=-1).paste().save("me_smiling.jpg")
 ll.swap(ll.project("you.jpg", G), me).paste().save("you_on_me.jpg")
-me.save("me.npz"); me = ll.load_latent("me.npz", G)
+me.save("me.npz"); me = ll.load_latent("me.npz", G, photo="me.jpg")
 ```
 
 The one entry point for models is :func:`latentlab.load_generator`; the functions above live in
@@ -18,22 +18,23 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-#: Public names served lazily from latentlab.api (which imports torch).
-_API = ("Batch", "Frames", "Image", "Projection", "attributes", "list_models", "load_generator", "load_latent",
-        "morph", "network_of", "project", "sample", "style", "swap", "transfer")
+def _api():
+    import importlib
+
+    return importlib.import_module("latentlab.api")
 
 
 def __getattr__(name: str):
     # Lazy so that `import latentlab` does not import torch until a model is needed.
-    if name in _API:
-        from . import api
-
-        return getattr(api, name)
+    if not name.startswith("_") and name != "api":
+        api = _api()
+        if name in api.__all__:
+            return getattr(api, name)
     raise AttributeError(f"module 'latentlab' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+    return sorted(set(globals()) | set(_api().__all__))
 
 
 # No ``__all__`` here: the public names are latentlab.api.__all__ (served lazily above); an

@@ -30,10 +30,10 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Sequence, Union
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import LatentlabError
 
@@ -290,13 +290,49 @@ def save_image(image: "np.ndarray | torch.Tensor", path: PathLike, *, force: boo
         raise LatentlabError(f"{_name(path)}: JPEG cannot store transparency; use .png")
     if p.is_dir() and not p.is_symlink():
         raise LatentlabError(f"{_name(path)}: is a directory")
-    if (p.exists() or p.is_symlink()) and not force:  # a dangling link counts: it is never followed
-        raise LatentlabError(f"{_name(path)}: already exists (use --force to overwrite)")
+    refuse_existing([p], force)
     params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     buf = io.BytesIO()
     im.save(buf, format=fmt, **params)
     write_bytes_atomic(p, buf.getvalue(), force=force)
     return p
+
+
+def json_safe(value: "object") -> "object":
+    """``value`` with NaN and infinite floats as None, tuples as lists, keys as text: data that
+    strict JSON (``allow_nan=False``) can hold."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def plain_file_name(name: str, what: str = "--name") -> str:
+    """``name`` as a plain file name inside an output folder; one-line LatentlabError for a path
+    (``../x``, ``a/b``), ``.``/``..``, a hidden name, control characters or over 200 characters."""
+    if (not isinstance(name, str) or not name or name in (".", "..") or name.startswith(".")
+            or any(c in name for c in "/\\\0") or any(ord(c) < 32 for c in name) or len(name) > 200):
+        raise LatentlabError(f"{what} {name!r}: must be a plain file name (no folders, not hidden); "
+                             "choose the folder with --outdir")
+    return name
+
+
+def refuse_existing(paths: "Sequence[PathLike]", force: bool) -> None:
+    """The one overwrite rule of every writer: unless ``force``, a one-line LatentlabError naming
+    the first of ``paths`` that exists (a dangling symbolic link counts: it is never followed).
+    Callers check all the paths of a result before writing any of them."""
+    if force:
+        return
+    existing = [Path(p) for p in paths if Path(p).exists() or Path(p).is_symlink()]
+    if existing:
+        more = f" (and {len(existing) - 1} more output files)" if len(existing) > 1 else ""
+        raise LatentlabError(f"{_name(existing[0])}{more}: already exists (use --force to overwrite or choose "
+                             "another output)")
 
 
 def write_bytes_atomic(path: PathLike, data: "bytes | str", *, force: bool = False) -> Path:
@@ -311,8 +347,7 @@ def write_bytes_atomic(path: PathLike, data: "bytes | str", *, force: bool = Fal
         data = data.encode("utf-8")
     if p.is_dir() and not p.is_symlink():
         raise LatentlabError(f"{_name(path)}: is a directory")
-    if (p.exists() or p.is_symlink()) and not force:
-        raise LatentlabError(f"{_name(path)}: already exists (use --force to overwrite)")
+    refuse_existing([p], force)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -335,8 +370,45 @@ def write_bytes_atomic(path: PathLike, data: "bytes | str", *, force: bool = Fal
     return p
 
 
+def save_video(frames: "Sequence[np.ndarray]", path: PathLike, fps: float = 12, *, force: bool = False) -> Path:
+    """Write uint8 frames [H, W, 3] as MP4 (H.264) or GIF, by the extension of ``path``.
+
+    Encoded in a private temporary folder, then put in place with :func:`write_bytes_atomic`: an
+    interrupted encode leaves no truncated file under ``path``, and a symbolic link planted there
+    is replaced, never written through. Refuses an existing ``path`` unless ``force``. MP4 frames
+    are cropped to even sides (H.264 needs them)."""
+    import tempfile
+
+    import imageio.v2 as iio
+
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in (".mp4", ".gif"):
+        raise LatentlabError(f"{_name(p)}: video output must end in .mp4 or .gif")
+    if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
+        raise LatentlabError(f"fps must be a positive number, got {fps!r}")
+    refuse_existing([p], force)
+    if not len(frames):
+        raise LatentlabError(f"{_name(p)}: no frames to write")
+    with tempfile.TemporaryDirectory(prefix="latentlab-video-") as d:
+        tmp = Path(d) / f"video{ext}"
+        if ext == ".gif":
+            iio.mimsave(str(tmp), [np.ascontiguousarray(f) for f in frames], duration=1.0 / fps, loop=0)
+        else:
+            h, w = frames[0].shape[:2]
+            with iio.get_writer(str(tmp), fps=fps, codec="libx264", quality=8, macro_block_size=1) as wr:
+                for f in frames:
+                    wr.append_data(np.ascontiguousarray(f[: h - h % 2, : w - w % 2]))
+        write_bytes_atomic(p, tmp.read_bytes(), force=force)
+    return p
+
+
 __all__ = [
     "write_bytes_atomic",
+    "refuse_existing",
+    "plain_file_name",
+    "json_safe",
+    "save_video",
     "MIN_IMAGE_SIZE",
     "load_image",
     "save_image",

@@ -175,6 +175,12 @@ def _cached_model(kind: str, device: torch.device) -> torch.nn.Module:
     return model
 
 
+def loss_network(device: "torch.device | str") -> torch.nn.Module:
+    """The projector's loss network (:class:`latentlab.losses.LPIPS`, VGG16) on ``device``, loaded
+    once per device and shared by inversion and :func:`loss_lpips_vgg`."""
+    return _cached_model("vgg", torch.device(device))
+
+
 def lpips_alex(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """LPIPS (shift-tolerant AlexNet, ST-LPIPS weights) of x [N, 3, H, W] and y [N or 1, 3, H, W].
 
@@ -341,6 +347,7 @@ __all__ = [
     "METRIC_RESOLUTION",
     "MS_SSIM_MIN_SIZE",
     "MS_SSIM_WEIGHTS",
+    "loss_network",
     "DLIB_SAME_PERSON_DISTANCE",
     "mse",
     "psnr",

@@ -144,11 +144,9 @@ def _download(url: str, dest: Path, algo: str, expected: bytes, *, allow_http: b
                 raise DownloadError(f"{url} is {size} bytes, over the {max_bytes}-byte limit")
             bar = None
             if not quiet:
-                from tqdm.auto import tqdm
+                from .progress import Counter
 
-                bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024,
-                           desc=f"latentlab: {posixpath.basename(urllib.parse.urlsplit(url).path)}",
-                           file=sys.stderr, leave=False)
+                bar = Counter(size, f"latentlab: {posixpath.basename(urllib.parse.urlsplit(url).path)}", unit="B")
             try:
                 while True:
                     try:

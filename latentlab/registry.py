@@ -17,9 +17,10 @@ checked before the transfer and the bytes are counted during it. The embedded de
 download from outside PyPI: it is converted from the OpenVINO IR in the ``random-face`` wheel and
 cached as ``cache_dir()/models/ffhq-mobile.safetensors``.
 
-``w_avg`` can be re-estimated (``w_avg_samples=N``): :func:`mapping_mean`, the one w_avg estimator
-(also used by the checkpoint readers for files without one), over N latents from a fixed seed,
-cached in ``cache_dir()/w_avg/`` under a hash of the model's weights, N and the seed.
+``w_avg`` can be re-estimated (``w_avg_samples=N``): :func:`estimate_w_avg` runs
+:func:`latentlab.models.w_avg.mapping_mean`, the one w_avg estimator (also used by the checkpoint
+readers for files without one), over N latents from a fixed seed and caches the result in
+``cache_dir()/w_avg/`` under a hash of the model's weights, N and the seed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import torch
 
 from .assets import cache_dir, http_allowed
 from .errors import CheckpointError, DownloadError, LatentlabError
+from .models.w_avg import W_AVG_SAMPLES, W_AVG_SEED, mapping_mean
 
 NVIDIA_NC = "NVIDIA Source Code License-NC (non-commercial research use)"
 #: Most samples :func:`estimate_w_avg` draws (10 M: minutes even for a 1024 px mapping network).
@@ -271,11 +273,11 @@ def _check_against_template(data, path) -> None:
     tensor's name and shape must match, so the real model built next is exactly as large as the
     weights already read from the file. Raises a one-line CheckpointError naming the key.
     """
-    from .checkpoints.native import _check_config
+    from .checkpoints.native import check_config
     from .models import build_generator
     from .models.stylegan2 import LIMITS
 
-    _check_config(data.family, data.config, Path(str(path)))
+    check_config(data.family, data.config, Path(str(path)))
     state = data.state_dict
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: the weights are a {type(state).__name__}, not a dict of tensors")
@@ -338,6 +340,26 @@ def generator_from_checkpoint(data, path: str | os.PathLike = "<checkpoint>"):
     return G
 
 
+def network_name(G: torch.nn.Module) -> str:
+    """The name latents and directions use for G: the registry name when G was loaded from one
+    (``"ffhq-mobile"``), else its checkpoint file path, else ``"state:<hash>"`` of its weights (a
+    generator built in memory). ``G.latentlab_network``, when set, overrides all of these."""
+    given = getattr(G, "latentlab_network", None)
+    if given:
+        return str(given)
+    ckpt = getattr(G, "checkpoint_path", None)
+    if ckpt:
+        p = Path(ckpt).expanduser()
+        for name in MODELS:
+            try:
+                if p.exists() and model_path(name).expanduser().resolve() == p.resolve():
+                    return name
+            except (OSError, LatentlabError):
+                continue
+        return str(ckpt)
+    return f"state:{state_hash(G)[:16]}"
+
+
 def state_hash(G: torch.nn.Module, exclude_w_avg: bool = True) -> str:
     """SHA-256 (hex) over the model's state dict: names, dtypes, shapes and bytes.
 
@@ -371,41 +393,6 @@ def _read_cached_w_avg(path: Path, w_dim: int) -> np.ndarray | None:
         return out
     except (OSError, ValueError):
         return None  # unreadable cache entry: recompute and overwrite
-
-
-#: The one w_avg convention (:func:`mapping_mean`): samples, and the seed of the ``torch.Generator``
-#: that draws z (and, for conditional models, the class labels).
-W_AVG_SAMPLES = 10_000
-W_AVG_SEED = 0
-_W_AVG_DRAW = 2000  # z rows drawn per call of torch.randn (labels drawn after each draw)
-
-
-@torch.no_grad()
-def mapping_mean(map_fn: Any, z_dim: int, c_dim: int, w_dim: int, num_samples: int = W_AVG_SAMPLES,
-                 seed: int = W_AVG_SEED, *, batch: int = 1000, device: "str | torch.device" = "cpu") -> torch.Tensor:
-    """The one estimator of the average W: mean of ``map_fn(z, c)`` (no truncation) over
-    ``num_samples`` latents, float32 [w_dim] on ``device``.
-
-    z ~ N(0, I) comes from ``torch.Generator().manual_seed(seed)`` on the CPU, 2000 rows per draw;
-    a conditional model (``c_dim > 0``) gets uniform one-hot labels drawn from the same generator
-    after each z draw. ``map_fn(z [n, z_dim], c [n, c_dim] | None) -> [n, w_dim]`` runs on chunks
-    of ``batch``; the mean is accumulated in float64. Checkpoint readers call it for files that store
-    no w_avg (:mod:`latentlab.checkpoints`), :func:`estimate_w_avg` for a loaded generator.
-    """
-    gen = torch.Generator().manual_seed(int(seed))
-    total = torch.zeros(w_dim, dtype=torch.float64, device=device)
-    done = 0
-    while done < num_samples:
-        n = min(_W_AVG_DRAW, num_samples - done)
-        z = torch.randn([n, z_dim], generator=gen)
-        c = None
-        if c_dim > 0:
-            c = torch.nn.functional.one_hot(torch.randint(c_dim, [n], generator=gen), c_dim).to(torch.float32)
-        for k in range(0, n, batch):
-            ck = None if c is None else c[k:k + batch].to(device)
-            total += map_fn(z[k:k + batch].to(device), ck).to(torch.float64).sum(dim=0)
-        done += n
-    return (total / num_samples).to(torch.float32)
 
 
 def estimate_w_avg(G, num_samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED, batch: int = 1000,
@@ -442,17 +429,6 @@ def estimate_w_avg(G, num_samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED, 
             np.save(f, w_avg.cpu().numpy())
         tmp.replace(cache_file)
     return w_avg
-
-
-def generator_w_avg(G, num_samples: int = W_AVG_SAMPLES) -> torch.Tensor:
-    """G's average W [w_dim], the projection start and truncation centre: ``G.w_avg`` as its
-    checkpoint stores it (or as the reader estimated it on loading); for a generator whose buffer
-    was never filled (all zeros: built in memory, not trained) :func:`estimate_w_avg` over
-    ``num_samples``, not cached and not written into G."""
-    w = G.w_avg.detach()
-    if bool(torch.any(w != 0)):
-        return w.float()
-    return estimate_w_avg(G, num_samples=num_samples, cache=False)
 
 
 # ============================================================================== downloads
@@ -553,7 +529,7 @@ def _open(url: str, start: int, timeout: float):
 def _fetch(url: str, part: Path, progress: bool, timeout: float, *, allow_http: bool = False,
            max_bytes: int = MAX_DOWNLOAD_BYTES) -> str:
     """Fill ``part`` with the whole body of ``url`` (at most ``max_bytes``); return its SHA-256 hex."""
-    from tqdm import tqdm
+    from .progress import Counter
 
     _check_scheme(url, allow_http)
     start = part.stat().st_size if part.is_file() else 0
@@ -594,8 +570,7 @@ def _fetch(url: str, part: Path, progress: bool, timeout: float, *, allow_http: 
                 part.unlink(missing_ok=True)
                 raise DownloadError(f"{url} is {total:,} bytes, over the {max_bytes:,}-byte download limit")
             name = part.name[:-5] if part.name.endswith(".part") else part.name
-            bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                       desc=name[:40], disable=not progress, file=sys.stderr, leave=False)
+            bar = Counter(total, f"latentlab: {name[:40]}", unit="B", enabled=progress, initial=start)
             got = start
             with bar, open(part, mode) as out:
                 while chunk := resp.read(_CHUNK):
@@ -625,8 +600,8 @@ def _fetch(url: str, part: Path, progress: bool, timeout: float, *, allow_http: 
 
 
 __all__ = [
-    "DEFAULT_MODEL", "MAX_DOWNLOAD_BYTES", "MODELS", "ModelInfo", "W_AVG_SAMPLES", "W_AVG_SEED", "download",
-    "estimate_w_avg", "generator_w_avg", "mapping_mean", "fetch_model",
+    "DEFAULT_MODEL", "MAX_DOWNLOAD_BYTES", "MODELS", "ModelInfo", "download",
+    "estimate_w_avg", "fetch_model", "network_name",
     "generator_from_checkpoint", "is_cached", "list_models", "load_generator", "model_info", "model_path",
     "resolve_checkpoint", "resolve_device", "sha256_file", "state_hash",
 ]

@@ -7,7 +7,6 @@ Conventions follow NVIDIA's ``generate.py``: seed ``s`` gives
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
@@ -157,26 +156,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).cpu().numpy()
 
 
-def image_grid(images: np.ndarray, cols: int | None = None, pad_value: int = 0) -> np.ndarray:
-    """Tile uint8 images [N, H, W, C] into one [rows*H, cols*W, C] array, row-major.
-
-    ``cols`` defaults to ``ceil(sqrt(N))``; empty cells are filled with ``pad_value``.
-    """
-    if images.ndim != 4:
-        raise ValueError(f"images must be [N, H, W, C], got {list(images.shape)}")
-    n, h, w, c = images.shape
-    if n == 0:
-        raise ValueError("image_grid needs at least one image")
-    cols = max(1, min(int(cols) if cols else math.ceil(math.sqrt(n)), n))
-    rows = math.ceil(n / cols)
-    grid = np.full((rows * h, cols * w, c), pad_value, dtype=images.dtype)
-    for k in range(n):
-        r, q = divmod(k, cols)
-        grid[r * h:(r + 1) * h, q * w:(q + 1) * w] = images[k]
-    return grid
-
-
 __all__ = [
-    "MAX_SEED", "class_labels", "image_grid", "keyframe_path", "lerp", "parse_seeds", "slerp",
+    "MAX_SEED", "class_labels", "keyframe_path", "lerp", "parse_seeds", "slerp",
     "to_uint8", "z_from_seed", "z_from_seeds",
 ]

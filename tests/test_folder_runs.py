@@ -15,7 +15,7 @@ from PIL import Image
 
 from latentlab.cli import main
 
-STEPS = ["--num-steps", "1", "--device", "cpu", "--no-align"]
+STEPS = ["--preset", "paper", "--num-steps", "1", "--device", "cpu", "--no-align"]
 
 
 def run(*args):
@@ -109,7 +109,7 @@ def test_outputs_equal_a_direct_projection(env, tmp_path):
     per-batch preparation and the scratch-folder commit change nothing)."""
     from latentlab.imageio import image_to_tensor
     from latentlab.inversion import PRESETS, project
-    from latentlab.inversion.runner import load_latent
+    from latentlab.latent import load_latent
     from latentlab.losses import LPIPS
     from latentlab.registry import load_generator
 
@@ -119,34 +119,36 @@ def test_outputs_equal_a_direct_projection(env, tmp_path):
     G = load_generator(env["net"], "cpu", progress=False)
     aligned = image_to_tensor(np.asarray(Image.open(out / "p2" / "aligned.png")))
     assert aligned.shape == (1, 3, 32, 32)
-    ref = project(G, aligned, PRESETS["seed"].replace(num_steps=1), lpips_model=LPIPS().eval(), progress=False)
+    ref = project(G, aligned, PRESETS["paper"].replace(num_steps=1), lpips_model=LPIPS().eval())
     assert torch.allclose(load_latent(out / "p2" / "latent.npz").ws, ref.ws, atol=1e-6)
 
 
 def _interrupting(monkeypatch, at_call: int, how: str):
     """Make the ``at_call``-th batch of a run see Ctrl-C: ``raise`` (KeyboardInterrupt out of the
-    batch) or ``callback`` (the optimiser's step callback raises it; project() returns early)."""
-    from latentlab.inversion import runner
+    batch's inversion) or ``callback`` (the optimiser's progress callback raises it at its first
+    step; project() returns the best latent so far, marked interrupted)."""
+    import latentlab.inversion
+    from latentlab.inversion import inverter
 
     calls = {"n": 0}
-    real_chunk, real_project = runner.invert_chunk, runner.project
+    real_invert, real_project = inverter.invert, inverter.project
 
-    def chunk(*a, **k):
+    def invert(*a, **k):
         calls["n"] += 1
         if calls["n"] == at_call and how == "raise":
             raise KeyboardInterrupt
-        return real_chunk(*a, **k)
+        return real_invert(*a, **k)
 
-    def proj(G, targets, cfg, *, callback=None, **k):
-        def cb(step, info):
-            if callback is not None:
-                callback(step, info)
+    def proj(G, targets, cfg, *, progress=None, **k):
+        def cb(ev):
+            if progress is not None:
+                progress(ev)
             if calls["n"] == at_call:  # at its first step
                 raise KeyboardInterrupt
-        return real_project(G, targets, cfg, callback=cb, **k)
+        return real_project(G, targets, cfg, progress=cb, **k)
 
-    monkeypatch.setattr(runner, "invert_chunk", chunk)
-    monkeypatch.setattr(runner, "project", proj)
+    monkeypatch.setattr(latentlab.inversion, "invert", invert)
+    monkeypatch.setattr(inverter, "project", proj)
     return calls
 
 
@@ -167,36 +169,35 @@ def test_ctrl_c_keeps_finished_photos_and_a_rerun_continues(env, tmp_path, monke
     assert [(r["name"], r["status"]) for r in manifest(out)][1:] == [("p0", "skipped"), ("p1", "done"), ("p2", "done")]
 
 
-def test_library_keeps_its_return_value_and_reraises_ctrl_c(env, tmp_path, monkeypatch):
-    from latentlab.inversion import PRESETS
-    from latentlab.inversion.runner import collect_photos, project_photos
+def test_library_returns_the_summary_and_marks_ctrl_c(env, tmp_path, monkeypatch):
+    import latentlab as ll
 
     src = _folder(env, tmp_path)
-    files = collect_photos([src])
+    files = ll.collect_photos([src])
     assert [f.name for f in files] == ["bad.jpg", "p0.png", "p1.png", "p2.png"]
-    cfg = PRESETS["seed"].replace(num_steps=1)
-    metrics = project_photos(files, network=str(env["net"]), config=cfg, outdir=tmp_path / "a", align=False,
-                             device="cpu", progress=False)
-    assert [Path(m["photo"]).name for m in metrics] == ["p0.png", "p1.png", "p2.png"]  # done photos, input order
+    kw = dict(network=str(env["net"]), align=False, device="cpu", progress=False, num_steps=1)
+    s = ll.project_photos(files, tmp_path / "a", "paper", **kw)
+    assert [Path(m["photo"]).name for m in s.metrics] == ["p0.png", "p1.png", "p2.png"]  # done photos, input order
+    assert [Path(p).name for p, _ in s.failed] == ["bad.jpg"] and s.line() == "3 done, 1 failed, 0 skipped"
     with monkeypatch.context() as mp:
         _interrupting(mp, 1, "raise")
-        with pytest.raises(KeyboardInterrupt):
-            project_photos(files[1:], network=str(env["net"]), config=cfg, outdir=tmp_path / "b", align=False,
-                           device="cpu", progress=False)
+        s = ll.project_photos(files[1:], tmp_path / "b", "paper", **kw)
+    assert s.interrupted and s.done == 0 and s.not_written == 3
+    assert [p.name for p in (tmp_path / "b").iterdir()] == []  # nothing half-written, no lock left
 
 
 def test_a_photo_that_fails_to_project_is_isolated(env, tmp_path, monkeypatch):
     """An error inside the projection of one batch fails that batch's photos only."""
-    from latentlab.inversion import runner
+    import latentlab.inversion
 
-    real = runner.invert_chunk
+    real = latentlab.inversion.invert
 
-    def chunk(G, prepared, *a, **k):
-        if prepared[0].path.name == "p1.png":
+    def invert(photos, *a, **k):
+        if photos[0].path.name == "p1.png":
             raise RuntimeError("simulated failure\nwith a second line")
-        return real(G, prepared, *a, **k)
+        return real(photos, *a, **k)
 
-    monkeypatch.setattr(runner, "invert_chunk", chunk)
+    monkeypatch.setattr(latentlab.inversion, "invert", invert)
     out = tmp_path / "out"
     res = run("project", _folder(env, tmp_path, bad=False), "--network", env["net"], "--outdir", out, *STEPS)
     err = one_line_error(res, 1)
@@ -235,3 +236,32 @@ def test_engine_ray_without_ray_says_how_to_install(env, tmp_path, monkeypatch):
     err = one_line_error(run("project", env["photos"] / "p0.png", "--network", env["net"], "--outdir", tmp_path / "o",
                              *STEPS, "--engine", "ray"), 1)
     assert "pip install 'latentlab[ray]'" in err
+
+
+def test_a_second_run_into_the_same_folder_refuses_in_one_line(env, tmp_path):
+    """Two runs sharing an output folder by mistake: the second refuses while the first holds it."""
+    from latentlab.engine.folder import RunLock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with RunLock(out):  # a run in progress (another process in practice: the lock is per open file)
+        err = one_line_error(run("project", env["photos"] / "p0.png", "--network", env["net"], "--outdir", out,
+                                 *STEPS), 1)
+        assert "another latentlab run is writing into this folder" in err and f"pid {os.getpid()}" in err
+        assert not (out / "p0").exists() and not (out / "manifest.jsonl").exists()
+    res = run("project", env["photos"] / "p0.png", "--network", env["net"], "--outdir", out, *STEPS)
+    assert res.exit_code == 0, res.output  # the lock went with its holder
+
+
+def test_a_dead_attempts_scratch_folder_does_not_block_its_retry(env, tmp_path):
+    """A worker killed mid-photo leaves its attempt's scratch folder behind; the photo's next attempt
+    writes into a fresh one, is committed once, and the stale folder is removed."""
+    out = tmp_path / "out"
+    dead = out / ".latentlab-partial-p0-99999-deadbeef"
+    dead.mkdir(parents=True)
+    (dead / "aligned.png").write_bytes(b"half-written")
+    res = run("project", env["photos"] / "p0.png", "--network", env["net"], "--outdir", out, *STEPS)
+    assert res.exit_code == 0, res.output
+    assert [(r["name"], r["status"]) for r in manifest(out)] == [("p0", "done")]
+    assert (out / "p0" / "aligned.png").read_bytes() != b"half-written"
+    assert not [p for p in out.iterdir() if p.name.startswith(".latentlab-partial")]

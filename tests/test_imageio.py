@@ -291,7 +291,7 @@ def test_tensor_to_image_clamps_and_batches():
 
 
 def test_device_behind_an_image_name_is_refused(tmp_path):
-    """/dev/zero named photo.jpg used to be read until memory ran out."""
+    """/dev/zero behind a photo name is refused before it is opened (reading it would never end)."""
     link = tmp_path / "photo.jpg"
     link.symlink_to("/dev/zero")
     with pytest.raises(LatentlabError, match="not a regular file"):

@@ -1,5 +1,5 @@
 """Projection: schedules against NVIDIA's formulas, convergence on a tiny generator, batch
-independence, reproducibility, interruption, and latent files."""
+independence, reproducibility, interruption, latent files, and the one entry point ``invert``."""
 
 from __future__ import annotations
 
@@ -9,24 +9,18 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import make_tiny
+
 from latentlab.errors import LatentlabError
-from latentlab.inversion import ProjectorConfig, latent_stats, override_noise, project, synthesize_projection
-from latentlab.inversion.runner import load_latent, save_latent
+from latentlab.inversion import ProjectorConfig, TuningConfig, invert, latent_stats, project, synthesize_projection
 from latentlab.inversion.schedules import latent_noise_scale, learning_rate
-from latentlab.models.stylegan2 import StyleGAN2Generator
+from latentlab.latent import Latent, load_latent, render, save_latent
+from latentlab.models.base import override_noise
+from latentlab.progress import Progress
 
 
-def _tiny_G() -> StyleGAN2Generator:
-    torch.manual_seed(3)
-    G = StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs={"num_layers": 2},
-                           synthesis_kwargs={"channel_base": 256, "channel_max": 16})
-    with torch.no_grad():
-        for name, p in G.named_parameters():
-            if name.endswith("noise_strength"):
-                p.fill_(0.1)
-        for buf in G.noise_buffers().values():
-            buf.normal_()
-    return G.eval().requires_grad_(False)
+def _tiny_G():
+    return make_tiny(3, noise=True)
 
 
 # Pixel loss only, so these tests need no VGG weights.
@@ -50,7 +44,7 @@ def test_latent_noise_schedule_matches_formula():
 
 def test_latent_stats_against_numpy():
     G = _tiny_G()
-    with torch.no_grad():  # the start is the generator's own w_avg (issue 15), the spread is around it
+    with torch.no_grad():  # the start is the generator's own w_avg, the spread is around it
         G.w_avg.copy_(torch.linspace(-0.5, 0.5, G.w_dim))
     w_avg, w_std = latent_stats(G, 300, seed=5, batch=64)
     z = np.random.RandomState(5).randn(300, G.z_dim).astype(np.float32)
@@ -117,13 +111,18 @@ def test_interrupt_keeps_best_so_far():
     G = _tiny_G()
     target = G(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(9)))
 
-    def stop(step, info):
-        if step == 4:
-            raise KeyboardInterrupt
+    def stop(ev: Progress) -> None:
+        if ev.step == 5:
+            raise KeyboardInterrupt  # Ctrl-C inside the loop
 
-    res = project(G, target, PIXEL.replace(num_steps=50), progress=False, callback=stop)
+    res = project(G, target, PIXEL.replace(num_steps=50), progress=stop)
     assert res.interrupted and res.steps_run == 5
     assert 0 <= res.best_step[0] <= 4 and math.isfinite(res.mse[0])
+
+    steps = []
+    cancel = lambda: len(steps) >= 3  # noqa: E731 - a cancel callable, checked before each step
+    res = project(G, target, PIXEL.replace(num_steps=50), progress=lambda ev: steps.append(ev.step), cancel=cancel)
+    assert res.interrupted and res.steps_run == 3 and steps == [1, 2, 3]
 
 
 def test_override_noise_swaps_and_restores():
@@ -170,16 +169,89 @@ def test_latent_file_round_trip_and_shape_checks(tmp_path):
     ws = torch.randn(1, G.num_ws, G.w_dim)
     noise = {k: torch.randn(1, 1, *v.shape) for k, v in G.noise_buffers().items()}
     path = tmp_path / "latent.npz"
-    save_latent(path, ws, noise, model="tiny", settings={"a": 1})
+    save_latent(Latent(ws, noise, network="tiny", settings={"a": 1}, metrics={"psnr": 31.5}), path)
     with pytest.raises(LatentlabError, match="exists"):
-        save_latent(path, ws, noise, model="tiny")
+        save_latent(Latent(ws, noise, network="tiny"), path)
     lat = load_latent(path, G)
-    assert torch.equal(lat.ws, ws) and lat.model == "tiny" and lat.settings == {"a": 1}
+    assert torch.equal(lat.ws, ws) and lat.network == "tiny" and lat.settings == {"a": 1}
+    assert lat.metrics == {"psnr": 31.5}
     assert all(torch.equal(lat.noise[k], noise[k]) for k in noise)
-    other = StyleGAN2Generator(z_dim=16, w_dim=8, img_resolution=16, mapping_kwargs={"num_layers": 1},
-                               synthesis_kwargs={"channel_base": 64, "channel_max": 8})
+    with pytest.raises(LatentlabError, match="not 'other'"):
+        load_latent(path, G, network="other")
+    smaller = make_tiny(0, w_dim=8, img_resolution=16, mapping_kwargs={"num_layers": 1},
+                        synthesis_kwargs={"channel_base": 64, "channel_max": 8})
     with pytest.raises(LatentlabError, match="made with tiny"):
-        load_latent(path, other)
+        load_latent(path, smaller)
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(LatentlabError, match="not a latent .npz"):
         load_latent(tmp_path / "bad.npz")
+
+
+# ------------------------------------------------------------------------------------------ invert
+def _photo(G, seed: int) -> np.ndarray:
+    """A generated face of G as uint8 pixels [R, R, 3] (an 'aligned photo' G can reach)."""
+    z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim).astype(np.float32))
+    with torch.no_grad():
+        img = G(z, noise_mode="const")
+    return ((img[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+def test_invert_projects_then_measures_with_independent_metrics():
+    G = _tiny_G()
+    lat = invert(_photo(G, 4), G, PIXEL.replace(num_steps=30), align=False, network="tiny")
+    assert isinstance(lat, Latent) and lat.ws.shape == (1, G.num_ws, G.w_dim) and lat.network == "tiny"
+    assert lat.tuning is None and lat.photo is not None and lat.transform is not None
+    assert lat.settings["config"]["num_steps"] == 30 and lat.settings["aligned"] is False
+    m = lat.metrics
+    assert m["steps"] == 30 and math.isfinite(m["psnr"]) and m["seconds"] > 0 and m["lpips_alex"] is not None
+    # the PSNR is that of the latent drawn as every command draws it, against the photo
+    recon = torch.from_numpy(render(G, lat).astype(np.float64))
+    target = torch.from_numpy(lat.photo.aligned.astype(np.float64))
+    mse = float(((recon - target) / 255.0).square().mean())
+    assert m["psnr"] == pytest.approx(-10 * math.log10(mse), abs=0.1)
+
+
+def test_invert_batch_gives_each_photo_its_own_latent_and_is_reproducible():
+    G = _tiny_G()
+    photos = [_photo(G, 4), _photo(G, 5)]
+    cfg = PIXEL.replace(num_steps=12)
+    both = invert(photos, G, cfg, align=False, metrics=False)
+    assert len(both) == 2 and not torch.equal(both[0].ws, both[1].ws)
+    assert [x.name for x in both] == ["photo", "photo"] and all(x.photo is not None for x in both)
+    same = invert(photos, G, cfg, align=False, metrics=False)
+    assert all(torch.equal(a.ws, b.ws) for a, b in zip(both, same))
+    # without random noise draws (which depend on the batch size) a batch equals separate runs
+    exact = cfg.replace(optimize_noise=False, initial_noise_factor=0.0)
+    pair = invert(photos, G, exact, align=False, metrics=False)
+    alone = invert(photos[1], G, exact, align=False, metrics=False)
+    assert torch.allclose(pair[1].ws, alone.ws, atol=1e-5)
+
+
+def test_invert_with_tuning_measures_what_is_saved(tmp_path):
+    G = _tiny_G()
+    tune = TuningConfig(num_steps=6, learning_rate=3e-3, lpips_weight=0.0, l2_weight=1.0, locality_weight=0.0,
+                        precision="fp32")
+    lat = invert(_photo(G, 6), G, PIXEL.replace(num_steps=8, tuning=tune), align=False, network="tiny")
+    assert lat.tuning is not None and lat.tuning.dtype == "float16"
+    assert lat.metrics["tuning_steps"] == 6 and "pivot_psnr" in lat.metrics
+    for v in lat.tuning.delta.values():  # the delta holds exactly what a float16 file holds
+        assert torch.equal(v, v.half().float())
+    save_latent(lat, tmp_path / "me.npz")
+    back = load_latent(tmp_path / "me.npz", G, network="tiny")
+    assert back.tuning.sha256 is not None and sorted(back.tuning.delta) == sorted(lat.tuning.delta)
+    assert np.array_equal(render(G, back), render(G, lat))  # drawn the same from memory and from disk
+    assert back.metrics["psnr"] == pytest.approx(lat.metrics["psnr"])
+
+
+def test_invert_cancelled_keeps_the_best_latent_untuned():
+    G = _tiny_G()
+    events = []
+
+    def progress(ev: Progress) -> None:
+        events.append((ev.stage, ev.step))
+
+    stop = lambda: sum(1 for s, _ in events if s == "project") >= 4  # noqa: E731
+    lat = invert(_photo(G, 7), G, PIXEL.replace(num_steps=40, tuning=TuningConfig(num_steps=5, precision="fp32")),
+                 align=False, progress=progress, cancel=stop)
+    assert lat.interrupted and lat.tuning is None and lat.metrics["steps"] == 4
+    assert not any(s == "tune" for s, _ in events)

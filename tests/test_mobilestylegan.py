@@ -140,6 +140,7 @@ def test_w_avg_is_mean_of_mapping(G, ir_data):
     assert G.w_avg.abs().max() > 0.1  # not left at its zero init
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_openvino(G, ref, monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)

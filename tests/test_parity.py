@@ -1,10 +1,11 @@
-"""CLI, UI and API give the same result for the same inputs and seed: one test per command.
+"""CLI, UI and API give the same result for the same inputs and seed: one test per command, and
+every front end inverts a photo through the one entry point, ``latentlab.inversion.invert``.
 
 Each test runs the command line (in process, ``latentlab ...``), the Python API (``latentlab.api``)
 and, where the web UI has the operation, the UI's core (:class:`latentlab.ui.core.Studio` /
 ``Session``, what the web layer calls) on the same inputs, and checks that the latents are exactly
 equal and the images within one level of each other. The expected latents come from the formulas
-(NVIDIA's seed -> z convention, ``ws + s * d`` on the seed's rows, row mixing), not from either
+(NVIDIA's seed -> z convention, ``ws + s * d`` on the default rows, row mixing), not from either
 implementation. A tiny StyleGAN2 (32 px, 8 W+ rows) keeps the file well under a minute.
 """
 
@@ -17,15 +18,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from conftest import make_tiny, save_tiny
+
 import latentlab as ll
-from latentlab.checkpoints.native import save_native
 from latentlab.cli import main
 from latentlab.editing.directions import Direction
 from latentlab.editing.layers import parse_layers
 from latentlab.faces import FaceTransform
 from latentlab.imageio import load_image, save_image
-from latentlab.inversion.runner import save_latent
-from latentlab.models.stylegan2 import StyleGAN2Generator
+from latentlab.latent import Latent, save_latent
 
 PHOTO_HW = (120, 100)
 QUAD = np.array([[30.0, 20.0], [30.0, 60.0], [70.0, 60.0], [70.0, 20.0]])
@@ -41,13 +42,7 @@ def _transform() -> FaceTransform:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("parity")
-    torch.manual_seed(7)
-    G0 = StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs={"num_layers": 2},
-                            synthesis_kwargs={"channel_base": 256, "channel_max": 16}).eval()
-    with torch.no_grad():
-        G0.w_avg.copy_(torch.linspace(-0.3, 0.3, 16))
-    net = root / "tiny.safetensors"
-    save_native("stylegan2", G0.config, G0.state_dict(), net)
+    net = save_tiny(make_tiny(7, w_avg=torch.linspace(-0.3, 0.3, 16)), root / "tiny.safetensors")
     G = ll.load_generator(net)
     photo = np.random.RandomState(0).randint(0, 255, (*PHOTO_HW, 3)).astype(np.uint8)
     save_image(photo, root / "photo.png")
@@ -55,12 +50,13 @@ def env(tmp_path_factory):
     ws = {}
     for name in ("a", "b", "c"):
         ws[name] = torch.randn(1, G.num_ws, G.w_dim, generator=gen)
-        save_latent(root / f"{name}.npz", ws[name], {}, model=str(net), transform=_transform(), settings={})
+        save_latent(Latent(ws[name], transform=_transform(), network=str(net)), root / f"{name}.npz")
     dirs = root / "dirs"
     vecs = {"smile": np.random.RandomState(2).randn(16).astype(np.float32),
             "age": np.random.RandomState(4).randn(16).astype(np.float32)}
-    # age stores its own range; smile stores none ("all"): every front end must then use the seed's smile rows
-    Direction("smile", vecs["smile"], layers="all", model="tiny").save(dirs / "tiny" / "smile.npz")
+    # age stores its own range; smile stores none ("all"): every front end must then use the default smile rows
+    Direction("smile", vecs["smile"], layers="all", model="tiny",
+              meta={"projection_std": 0.28, "truncation_psi": 0.7}).save(dirs / "tiny" / "smile.npz")  # sigma 0.4
     Direction("age", vecs["age"], layers="rows:1-3", model="tiny").save(dirs / "tiny" / "age.npz")
     return {"root": root, "net": str(net), "G": G, "ws": ws, "dirs": dirs, "vecs": vecs}
 
@@ -125,7 +121,7 @@ def test_sample_parity(env, tmp_path):
 
 # ----------------------------------------------------------------------------------------- edit
 def test_edit_parity_and_one_default_range(env, tmp_path):
-    """age (its file's range) and smile (no stored range: the seed's smile rows 0-5) through the CLI
+    """age (its file's range) and smile (no stored range: the default smile rows 0-5) through the CLI
     flags, the API's keywords and the UI's sliders: the same latent and image."""
     G = env["G"]
     npz = _sample_cli(env, tmp_path, 3)
@@ -139,7 +135,7 @@ def test_edit_parity_and_one_default_range(env, tmp_path):
     expect = _seed_ws(G, 3, 0.7).clone()
     expect[:, parse_layers("0-5", G)] += 1.5 * torch.from_numpy(env["vecs"]["smile"])
     expect[:, parse_layers("rows:1-3", G)] -= 2 * torch.from_numpy(env["vecs"]["age"])
-    assert parse_layers("0-5", G) != list(range(G.num_ws))  # the seed's smile range is not "all" here
+    assert parse_layers("0-5", G) != list(range(G.num_ws))  # the default smile range is not "all" here
     torch.testing.assert_close(api.ws, expect, rtol=0, atol=1e-5)
     assert torch.equal(_npz_ws(out / "e.npz"), api.ws) and torch.equal(ui_ws, api.ws)
     _within_one(load_image(out / "e.png", min_size=1), api.array)
@@ -159,6 +155,36 @@ def test_edit_pasted_parity_with_photo(env, tmp_path):
     assert torch.equal(_npz_ws(out / "a_edit.npz"), api.ws)
     _within_one(load_image(out / "a_edit.png", min_size=1), api.array)
     _within_one(load_image(out / "a_edit_pasted.png", min_size=1), api.paste().array)
+
+
+def test_edit_parity_for_every_request_form_and_unit(env, tmp_path):
+    """The one parser: CLI flags, the CLI's --edit text, the API's keywords, the API's text and the
+    UI's sliders (W units) give the same latent; sigma units (1s = 0.4 W units here) and a SeFa
+    component through every form too."""
+    G = env["G"]
+    npz = _sample_cli(env, tmp_path, 4)
+    out = tmp_path / "forms"
+    _cli(env, tmp_path, "edit", npz, "--smile", "2.5s", "--sefa", "1:-1.5", "--age", "0.5@rows:2-4",
+         "--directions-dir", env["dirs"], "--outdir", out, "--name", "flags")
+    _cli(env, tmp_path, "edit", npz, "--edit", "smile=2.5s, sefa:1=-1.5, age=0.5@rows:2-4",
+         "--directions-dir", env["dirs"], "--outdir", out, "--name", "text")
+    base = ll.sample(G, [4], trunc=0.7)[0]
+    api_kw = base.edit(smile="2.5s", sefa={1: -1.5}, age="0.5@rows:2-4", directions_dirs=[env["dirs"]])
+    api_text = base.edit("smile=2.5s, sefa:1=-1.5, age=0.5@rows:2-4", directions_dirs=[env["dirs"]])
+    api_w = base.edit(smile=1.0, sefa={1: -1.5}, age=0.5, layers={"age": "rows:2-4"}, directions_dirs=[env["dirs"]])
+    expect = _seed_ws(G, 4, 0.7).clone()
+    expect[:, parse_layers("0-5", G)] += 1.0 * torch.from_numpy(env["vecs"]["smile"])  # 2.5 sigma = 1.0 W
+    expect[:, parse_layers("rows:2-4", G)] += 0.5 * torch.from_numpy(env["vecs"]["age"])
+    sefa = base.edit(sefa={1: -1.5}).ws - base.ws  # the component's own step, checked against eigh in test_api
+    torch.testing.assert_close(api_kw.ws, expect + sefa, rtol=0, atol=1e-5)
+    for other in (api_text.ws, _npz_ws(out / "flags.npz"), _npz_ws(out / "text.npz")):
+        assert torch.equal(other, api_kw.ws)
+    torch.testing.assert_close(api_w.ws, api_kw.ws, rtol=0, atol=1e-6)  # 2.5 x (0.28 / 0.7) is 1.0 up to rounding
+    _, sess = _ui(env)
+    ui_ws, ui_img = _ui_result(sess, sess.start_render(sess.sample_latent(4, 0.7), {"smile": 1.0, "age": 0.5},
+                                                      layers={"age": "rows:2-4"}))
+    assert torch.equal(ui_ws, base.edit(smile=1.0, age=0.5, layers={"age": "rows:2-4"},
+                                        directions_dirs=[env["dirs"]]).ws)
 
 
 # ----------------------------------------------------------------------------------------- style
@@ -226,7 +252,8 @@ def test_transfer_parity(env, tmp_path):
 def test_morph_parity(env, tmp_path):
     """The CLI's strip (frames 0, 2, 4 of 5) equals the API's frames, and frame k renders
     A + (k / 4) (B - A)."""
-    from latentlab.editing.render import render, strip
+    from latentlab.figures import strip
+    from latentlab.latent import render_ws
 
     r, G = env["root"], env["G"]
     _cli(env, tmp_path, "morph", r / "a.npz", r / "b.npz", "--frames", 5, "--size", 32, "--out", tmp_path / "m.gif",
@@ -236,7 +263,7 @@ def test_morph_parity(env, tmp_path):
     for k in range(5):
         expect = env["ws"]["a"] + (k / 4) * (env["ws"]["b"] - env["ws"]["a"])
         torch.testing.assert_close(frames.projections[k].ws, expect, rtol=0, atol=1e-6)
-        _within_one(frames[k].array, render(G, expect)[0])
+        _within_one(frames[k].array, render_ws(G, expect)[0])
     cli_strip = load_image(tmp_path / "m_strip.png", min_size=1)
     api_strip = strip([frames[k].array for k in range(5)])
     _within_one(cli_strip, api_strip)
@@ -257,7 +284,7 @@ def test_projection_starts_from_the_generators_w_avg_and_leaves_the_allocator_al
     G = env["G"]
     cfg = ProjectorConfig(num_steps=1, w_avg_samples=100, lpips_weight=0.0, rec_weight=1.0, loss_resolution=32,
                           initial_noise_factor=0.0, optimize_noise=False)
-    res = project(G, torch.zeros(1, 3, 32, 32), cfg, progress=False)  # one step: the best is the start
+    res = project(G, torch.zeros(1, 3, 32, 32), cfg)  # one step: the best is the start
     assert res.best_step == [0]
     assert torch.equal(res.ws, G.w_avg.view(1, 1, -1).expand(1, G.num_ws, -1))
     assert calls == []
@@ -266,3 +293,50 @@ def test_projection_starts_from_the_generators_w_avg_and_leaves_the_allocator_al
     assert {"project", "edit", "swap", "demo", "ui"} <= PROJECTING_COMMANDS
     res = CliRunner().invoke(main, ["edit", "no-such.npz", "--sefa", "0:1", "--network", env["net"]])
     assert res.exit_code == 1 and calls == ["tuned"]
+
+
+# ----------------------------------------------------------------------------------------- one inversion
+def test_every_front_end_inverts_through_invert_and_gets_the_same_latent(env, tmp_path, monkeypatch):
+    """The same photo, preset and seed through the API, ``latentlab project`` (the folder engine),
+    ``latentlab evaluate`` and the UI's projection job: each calls ``invert()`` once per photo and
+    they produce bit-identical latents (W+ codes, noise maps and the tuning delta). The Ray engine
+    is checked against the folder engine in tests/test_ray.py."""
+    import latentlab.inversion
+    from latentlab.latent import load_latent
+
+    real = latentlab.inversion.invert
+    calls: list[str] = []
+
+    def counting(photos, *a, **k):
+        calls.append("invert")
+        return real(photos, *a, **k)
+
+    monkeypatch.setattr(latentlab.inversion, "invert", counting)
+    G = env["G"]
+    photo = np.random.RandomState(3).randint(0, 255, (64, 64, 3)).astype(np.uint8)
+    path = save_image(photo, tmp_path / "face.png")
+    opts = dict(num_steps=3, w_avg_samples=100, loss_resolution=32, tuning_num_steps=2)
+    flags = ["--num-steps", 3, "--w-avg-samples", 100, "--loss-res", 32, "--pti-steps", 2, "--no-align",
+             "--device", "cpu"]
+    found = {}
+    found["api"] = ll.project(path, G, "pti", align=False, cache=False, progress=False, **opts).latent
+    _cli(env, tmp_path, "project", path, "--preset", "pti", "--outdir", tmp_path / "cli", *flags)
+    found["cli"] = load_latent(tmp_path / "cli" / "face" / "latent.npz", G)
+    _cli(env, tmp_path, "evaluate", path, "--preset", "pti", "--outdir", tmp_path / "eval", *flags)
+    found["evaluate"] = load_latent(tmp_path / "eval" / "pti" / "face" / "latent.npz", G)
+    studio, sess = _ui(env, preset="pti")
+    monkeypatch.setitem(ll.PRESETS, "pti", ll.PRESETS["pti"].replace(
+        w_avg_samples=100, loss_resolution=32, tuning=ll.PRESETS["pti"].tuning.replace(num_steps=2)))
+    pid = sess.add_photo(path.read_bytes(), "face.png", align=False)["photo"]
+    job = sess.wait(sess.start_projection(pid, num_steps=3), timeout=300)
+    assert job.status == "done", job.error
+    found["ui"] = sess.latents.need(job.result["latent"]).latent
+    assert calls == ["invert"] * 4
+    ref = found["api"]
+    assert ref.tuning is not None and ref.metrics["tuning_steps"] == 2
+    for where, lat in found.items():
+        assert torch.equal(lat.ws, ref.ws), where
+        assert sorted(lat.noise) == sorted(ref.noise) and all(torch.equal(lat.noise[k], ref.noise[k]) for k in ref.noise)
+        assert sorted(lat.tuning.delta) == sorted(ref.tuning.delta), where
+        assert all(torch.equal(lat.tuning.delta[k], v) for k, v in ref.tuning.delta.items()), where
+        assert lat.metrics["psnr"] == pytest.approx(ref.metrics["psnr"], abs=1e-6), where

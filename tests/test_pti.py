@@ -13,22 +13,31 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from latentlab.checkpoints.native import save_native
+from conftest import make_tiny, save_tiny
+
 from latentlab.cli import main
 from latentlab.errors import LatentlabError
 from latentlab.faces import as_aligned
 from latentlab.imageio import load_image, save_image, tensor_to_images
-from latentlab.inversion import ProjectorConfig, override_noise, project
-from latentlab.inversion.pti import (TuningConfig, apply_delta, blend_deltas, delta_path_for, load_delta,
-                                     locality_latents, pivotal_tuning, save_delta)
-from latentlab.inversion.runner import save_latent
-from latentlab.models.stylegan2 import StyleGAN2Generator
+from latentlab.inversion import ProjectorConfig, TuningConfig, pivotal_tuning, project
+from latentlab.inversion.pti import locality_latents
+from latentlab.latent import Latent, Tuning, apply_tuning, blend, delta_path_for, read_delta, save_latent
+from latentlab.models.base import override_noise
 
 
-def _tiny(seed: int) -> StyleGAN2Generator:
-    torch.manual_seed(seed)
-    return StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs={"num_layers": 2},
-                              synthesis_kwargs={"channel_base": 256, "channel_max": 16}).eval().requires_grad_(False)
+def _tiny(seed: int):
+    return make_tiny(seed)
+
+
+def save_delta(path: Path, delta: dict, *, model: str = "tiny", dtype: str = "float32") -> str:
+    """Write a delta file beside nothing (for the reader's tests); its SHA-256."""
+    import hashlib
+
+    data = Tuning.from_delta(delta, dtype=dtype).file_bytes(model)
+    if path.exists() or path.is_symlink():
+        raise LatentlabError(f"{path}: already exists (use --force to overwrite)")
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 # fp32 pinned: the default "auto" would run bf16 on CPUs that have it, fp32 elsewhere
@@ -48,21 +57,23 @@ def test_tuning_fits_what_projection_cannot_and_leaves_the_base_untouched():
     before = {k: v.clone() for k, v in G.state_dict().items()}
     target = _target_outside(G)
     pivot = project(G, target, ProjectorConfig(num_steps=30, w_avg_samples=200, lpips_weight=0.0, rec_weight=1.0,
-                                               loss_resolution=32, optimize_noise=False), progress=False)
+                                               loss_resolution=32, optimize_noise=False))
     proj_mse = float((G.synthesis(pivot.ws) - target).square().mean())
-    tr = pivotal_tuning(G, target, pivot.ws, {}, PIXEL_TUNE, progress=False)
+    tr = pivotal_tuning(G, target, pivot.ws, {}, PIXEL_TUNE)
     tuned_mse = float((tr.G.synthesis(pivot.ws) - target).square().mean())
     assert tuned_mse < 0.5 * proj_mse
     assert tr.mse[0] == pytest.approx(float((tr.G.synthesis(pivot.ws) - target).square().mean()), rel=0.5)
     for k, v in G.state_dict().items():  # the base generator is never modified
         assert torch.equal(v, before[k]), k
-    # the delta is exactly what changed: base + delta == tuned
+    # the delta is exactly what changed: base + delta == the tuned copy, rounded as its file stores it
     tuned = dict(tr.G.synthesis_network.named_parameters())
     base = dict(G.synthesis_network.named_parameters())
-    assert tr.delta and set(tr.delta) <= set(base)
-    for k, d in tr.delta.items():
+    delta = tr.tuning.delta
+    assert delta and set(delta) <= set(base) and tr.tuning.dtype == "float16"
+    for k, d in delta.items():
+        assert torch.equal(d, d.half().float())
         torch.testing.assert_close(base[k] + d, tuned[k], rtol=0, atol=1e-6)
-    for k in set(base) - set(tr.delta):
+    for k in set(base) - set(delta):
         assert torch.equal(base[k], tuned[k])
 
 
@@ -70,9 +81,9 @@ def test_convs_mode_keeps_the_style_affines():
     G = _tiny(3)
     target = _target_outside(G)
     ws = G.mapping(torch.zeros(1, G.z_dim))
-    tr = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(num_steps=3, tune="convs"), progress=False)
-    assert tr.delta and not any(".affine." in f".{k}" for k in tr.delta)
-    assert not any(k.endswith("noise_strength") for k in tr.delta)
+    tr = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(num_steps=3, tune="convs"))
+    assert tr.tuning.delta and not any(".affine." in f".{k}" for k in tr.tuning.delta)
+    assert not any(k.endswith("noise_strength") for k in tr.tuning.delta)
 
 
 def test_learning_rate_ramps_down_by_the_cosine_formula():
@@ -80,13 +91,13 @@ def test_learning_rate_ramps_down_by_the_cosine_formula():
     target = _target_outside(G)
     pivot = G.w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)
     n, lr = 10, PIXEL_TUNE.learning_rate
-    flat = pivotal_tuning(G, target, pivot, {}, PIXEL_TUNE.replace(num_steps=n), progress=False)
-    ramp = pivotal_tuning(G, target, pivot, {}, PIXEL_TUNE.replace(num_steps=n, lr_rampdown_length=1.0), progress=False)
+    flat = pivotal_tuning(G, target, pivot, {}, PIXEL_TUNE.replace(num_steps=n))
+    ramp = pivotal_tuning(G, target, pivot, {}, PIXEL_TUNE.replace(num_steps=n, lr_rampdown_length=1.0))
     assert [h["lr"] for h in flat.history] == pytest.approx([lr] * n)
     # over the whole run: lr_k = lr * (1 + cos(pi * k / n)) / 2
     assert [h["lr"] for h in ramp.history] == pytest.approx([lr * (1 + math.cos(math.pi * k / n)) / 2 for k in range(n)])
     # Adam moves each weight by about lr per step, so the ramped run moves the weights about half as far
-    moved = lambda tr: max(float(d.abs().max()) for d in tr.delta.values())  # noqa: E731
+    moved = lambda tr: max(float(d.abs().max()) for d in tr.tuning.delta.values())  # noqa: E731
     assert moved(ramp) < 0.75 * moved(flat)
 
 
@@ -112,7 +123,7 @@ def test_locality_regulariser_keeps_far_latents_closer_to_the_base():
     drift = {}
     for weight in (0.0, 10.0):
         cfg = PIXEL_TUNE.replace(num_steps=25, locality_weight=weight, locality_alpha=3.0)
-        tr = pivotal_tuning(G, target, ws, {}, cfg, progress=False)
+        tr = pivotal_tuning(G, target, ws, {}, cfg)
         drift[weight] = float((tr.G.synthesis(probe) - base_img).square().mean())
     assert drift[10.0] < 0.7 * drift[0.0]
 
@@ -130,13 +141,13 @@ def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_and_tunes_as_well
     target = _target_outside(G)
     ws = G.mapping(torch.from_numpy(np.random.RandomState(2).randn(1, G.z_dim).astype(np.float32)))
     start_mse = float((G.synthesis(ws) - target).square().mean())
-    fp32 = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE, progress=False)
-    auto = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(precision="auto"), progress=False)
+    fp32 = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE)
+    auto = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(precision="auto"))
     assert auto.config.precision == ("bf16" if native_bf16 else "fp32")  # what ran is what is recorded
     auto_mse = float((auto.G.synthesis(ws) - target).square().mean())  # rendered in fp32
     fp32_mse = float((fp32.G.synthesis(ws) - target).square().mean())
     assert auto_mse < 0.5 * start_mse and auto_mse < 1.5 * fp32_mse
-    assert all(v.dtype == torch.float32 for v in auto.delta.values())
+    assert all(v.dtype == torch.float32 for v in auto.tuning.delta.values())
     if not native_bf16:  # fp32 either way: the same numbers
         assert auto_mse == pytest.approx(fp32_mse, rel=1e-6)
 
@@ -149,12 +160,12 @@ def test_bad_tuning_configs_and_inputs_are_clear_errors():
         with pytest.raises(LatentlabError):
             TuningConfig(**bad)
     with pytest.raises(LatentlabError, match="targets must be"):
-        pivotal_tuning(G, torch.zeros(1, 3, 16, 16), G.mapping(torch.zeros(1, 16)), {}, PIXEL_TUNE, progress=False)
+        pivotal_tuning(G, torch.zeros(1, 3, 16, 16), G.mapping(torch.zeros(1, 16)), {}, PIXEL_TUNE)
     with pytest.raises(LatentlabError, match="pivot must be"):
-        pivotal_tuning(G, torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 16), {}, PIXEL_TUNE, progress=False)
+        pivotal_tuning(G, torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 16), {}, PIXEL_TUNE)
     with pytest.raises(LatentlabError, match="identity"):
         pivotal_tuning(G, torch.zeros(1, 3, 32, 32), G.mapping(torch.zeros(1, 16)), {},
-                       PIXEL_TUNE.replace(id_weight=1.0), progress=False)
+                       PIXEL_TUNE.replace(id_weight=1.0))
 
 
 # ------------------------------------------------------------------------------------------ delta files
@@ -165,38 +176,43 @@ def tuned():
     G = _tiny(3)
     target = _target_outside(G)
     ws = G.mapping(torch.from_numpy(np.random.RandomState(2).randn(1, G.z_dim).astype(np.float32)))
-    tr = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(num_steps=15), progress=False)
+    tr = pivotal_tuning(G, target, ws, {}, PIXEL_TUNE.replace(num_steps=15))
     return G, ws, tr
 
 
-@pytest.mark.parametrize("dtype, atol", [("float32", 1e-6), ("float16", 2e-3)])
-def test_delta_round_trip(tuned, tmp_path, dtype, atol):
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_delta_round_trip(tuned, tmp_path, dtype):
     G, ws, tr = tuned
     path = tmp_path / "latent.pti.safetensors"
-    digest = save_delta(path, tr.delta, model="tiny", config=tr.config.replace(delta_dtype=dtype))
-    back = load_delta(path, G, sha256=digest)
-    assert set(back) == set(tr.delta)
-    scale = max(float(d.abs().max()) for d in tr.delta.values())
-    for k in back:
-        torch.testing.assert_close(back[k], tr.delta[k], rtol=0, atol=scale * 1e-3 if dtype == "float16" else 1e-7)
-    Gt = apply_delta(G, back)
-    torch.testing.assert_close(Gt.synthesis(ws), tr.G.synthesis(ws), rtol=0, atol=atol)
-    assert float((Gt.synthesis(ws) - G.synthesis(ws)).abs().max()) > 10 * atol  # the delta does something
+    digest = save_delta(path, tr.tuning.delta, dtype=dtype)
+    back = read_delta(path, G, sha256=digest)
+    assert set(back.delta) == set(tr.tuning.delta) and back.sha256 == digest and back.dtype == dtype
+    for k, v in back.delta.items():  # float16 holds the tuning's float16 values exactly
+        assert torch.equal(v, tr.tuning.delta[k])
+    Gt = apply_tuning(G, back)
+    assert torch.equal(Gt.synthesis(ws), tr.G.synthesis(ws))  # the file draws exactly what the tuning drew
+    assert float((Gt.synthesis(ws) - G.synthesis(ws)).abs().max()) > 1e-3  # the delta does something
     with pytest.raises(LatentlabError, match="already exists"):
-        save_delta(path, tr.delta, model="tiny")
+        save_delta(path, tr.tuning.delta)
+    # the same tuning gives the same bytes every time, so its recorded SHA-256 identifies it
+    assert back.file_bytes("tiny") == path.read_bytes() == Tuning.from_delta(back.delta, dtype=dtype).file_bytes("tiny")
     if dtype == "float16":  # half the bytes of float32, only the changed tensors
-        n = sum(d.numel() for d in tr.delta.values())
+        n = sum(d.numel() for d in tr.tuning.delta.values())
         assert path.stat().st_size < 2 * n + 64 * 1024
 
 
-def test_blend_deltas_is_the_weighted_sum(tuned):
+def test_blend_is_the_weighted_sum(tuned):
     _, _, tr = tuned
-    a = tr.delta
+    a = tr.tuning.delta
     b = {k: torch.ones_like(v) for k, v in list(a.items())[:2]}
-    out = blend_deltas([a, b], [0.25, 0.75])
+    out = blend([tr.tuning, Tuning.from_delta(b, dtype="float32")], [0.25, 0.75])
+    assert out.dtype == "float32" and set(out.delta) == set(a)
     for k, v in a.items():
         expected = 0.25 * v + (0.75 * b[k] if k in b else 0)
-        torch.testing.assert_close(out[k], expected)
+        torch.testing.assert_close(out.delta[k], expected)
+    half = blend([tr.tuning, None], [0.5, 0.5])  # no tuning counts as the base generator
+    assert half.dtype == "float16" and all(torch.equal(half.delta[k], (0.5 * v).half().float()) for k, v in a.items())
+    assert blend([None, None], [0.5, 0.5]) is None
 
 
 def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str] | None) -> None:
@@ -211,10 +227,10 @@ def test_hostile_deltas_are_refused_in_one_line(tuned, tmp_path, case, monkeypat
     G, _, tr = tuned
     path = tmp_path / "d.pti.safetensors"
     meta = {"format": "latentlab-pti-delta", "version": "1", "model": "tiny", "config": "{}"}
-    name, value = next(iter(tr.delta.items()))
+    name, value = next(iter(tr.tuning.delta.items()))
     sha = None
     if case == "wrong_sha":
-        save_delta(path, tr.delta, model="tiny")
+        save_delta(path, tr.tuning.delta, model="tiny")
         sha = "0" * 64
     elif case == "unknown_name":
         _write_safetensors(path, {"evil.weight": torch.zeros(2)}, meta)
@@ -229,15 +245,15 @@ def test_hostile_deltas_are_refused_in_one_line(tuned, tmp_path, case, monkeypat
     elif case == "directory":
         path.mkdir()
     elif case == "symlink":
-        save_delta(tmp_path / "real.safetensors", tr.delta, model="tiny")
+        save_delta(tmp_path / "real.safetensors", tr.tuning.delta, model="tiny")
         path.symlink_to(tmp_path / "real.safetensors")
     elif case == "too_big":
-        save_delta(path, tr.delta, model="tiny")
-        monkeypatch.setattr("latentlab.inversion.pti.MAX_DELTA_BYTES", 100)
+        save_delta(path, tr.tuning.delta, model="tiny")
+        monkeypatch.setattr("latentlab.latent.tuning.MAX_DELTA_BYTES", 100)
     elif case == "garbage":
         path.write_bytes(b"\xff" * 64)
     with pytest.raises(LatentlabError) as err:
-        load_delta(path, G, sha256=sha)
+        read_delta(path, G, sha256=sha)
     assert "\n" not in str(err.value)
 
 
@@ -249,22 +265,18 @@ def env(tmp_path_factory, tuned):
     """Latents a (tuned), b (tuned differently), c (plain) of a tiny checkpoint, with the photo."""
     G, _, tr = tuned
     root = tmp_path_factory.mktemp("pti_cli")
-    net = root / "tiny.safetensors"
-    save_native("stylegan2", G.config, G.state_dict(), net)
+    net = save_tiny(G, root / "tiny.safetensors")
     photo = np.random.RandomState(0).randint(0, 255, (96, 80, 3)).astype(np.uint8)
     save_image(photo, root / "photo.png")
     face = as_aligned(photo, 32)
     gen = torch.Generator().manual_seed(1)
-    deltas = {"a": tr.delta, "b": {k: -0.5 * v for k, v in tr.delta.items()}, "c": None}
+    deltas = {"a": tr.tuning.delta, "b": {k: -0.5 * v for k, v in tr.tuning.delta.items()}, "c": None}
     lats = {}
     for name, delta in deltas.items():
         ws = torch.randn(1, G.num_ws, G.w_dim, generator=gen) * 0.5 + G.mapping(torch.zeros(1, G.z_dim))
-        settings: dict = {}
-        if delta is not None:
-            f = delta_path_for(root / f"{name}.npz")
-            settings["tuning"] = {"file": f.name, "sha256": save_delta(f, delta, model=str(net),
-                                                                       config=TuningConfig(delta_dtype="float32"))}
-        save_latent(root / f"{name}.npz", ws, {}, model=str(net), transform=face.transform, settings=settings)
+        tuning = Tuning.from_delta(delta, dtype="float32") if delta is not None else None
+        save_latent(Latent(ws, transform=face.transform, tuning=tuning, network=str(net)), root / f"{name}.npz")
+        assert (tuning is not None) == delta_path_for(root / f"{name}.npz").is_file()
         lats[name] = ws
     return {"root": root, "net": str(net), "G": G, "ws": lats, "delta": deltas}
 
@@ -396,13 +408,12 @@ def test_swap_blend_with_one_untuned_input_halves_the_other_tuning(env, tmp_path
 
 
 def test_ui_swap_draws_with_the_chosen_tuning_and_serves_it(env, tmp_path):
-    from latentlab.editing.inputs import load_latent_for
-    from latentlab.ui.core import LatentEntry, Studio
+    import latentlab as ll
+    from latentlab.ui.core import Studio
 
     G, ws, delta = env["G"], env["ws"], env["delta"]
-    session = Studio(G, "tiny", default_steps=3).new_session()
-    ids = {n: session.latents.put(LatentEntry(n, ws[n], {}, None, {}, delta[n],
-                                              (env["root"] / f"{n}.pti.safetensors").read_bytes()))
+    session = Studio(G, env["net"], default_steps=3).new_session()
+    ids = {n: session.latents.put(ll.load_latent(env["root"] / f"{n}.npz", G, network=env["net"]))
            for n in ("a", "b")}
     choices = _swap_deltas(delta)
     for tuning, expected in ((None, choices["blend"]), ("0.7", choices["0.7"]), (0.7, choices["0.7"]),
@@ -419,8 +430,8 @@ def test_ui_swap_draws_with_the_chosen_tuning_and_serves_it(env, tmp_path):
         # the downloads give every command the same tuned swap
         (tmp_path / "s.npz").write_bytes(session.latent_npz(job.result["latent"]))
         (tmp_path / session.delta_file_name(job.result["latent"])).write_bytes(session.latent_delta(job.result["latent"]))
-        lat = load_latent_for(tmp_path / "s.npz", G, "tiny", log=lambda m: None)
-        assert _close(_render(lat.generator, lat.ws, None), shown)
+        lat = ll.load_latent(tmp_path / "s.npz", G, network=env["net"])
+        assert _close(lat.image.array, shown) and _close(_render(G, lat.ws, lat.tuning.delta), shown)
     for bad in ("both", 2.0, True):
         with pytest.raises(LatentlabError, match="unknown swap tuning"):
             session.start_swap(ids["b"], ids["a"], None, bad)
@@ -463,7 +474,7 @@ def test_a_replaced_or_missing_delta_is_one_line(env, tmp_path):
 
 
 def test_ui_tunes_with_the_pti_preset_and_its_downloads_carry_the_tuning(tmp_path, tmp_cache):
-    from latentlab.editing.inputs import load_latent_for
+    import latentlab as ll
     from latentlab.inversion import PRESETS
     from latentlab.ui.core import Studio, png_bytes
 
@@ -480,14 +491,15 @@ def test_ui_tunes_with_the_pti_preset_and_its_downloads_carry_the_tuning(tmp_pat
     assert torch.equal(entry.ws, entry.ws[:, :1].expand_as(entry.ws))  # the preset's W pivot, as on the CLI
     assert studio.info()["space"] == "w"
     shown = session.images.need(res["image"])
-    assert _close(shown, _render(G, entry.ws, entry.delta, entry.noise))  # the page shows the tuned render
+    delta = entry.tuning.delta
+    assert _close(shown, _render(G, entry.ws, delta, entry.noise))  # the page shows the tuned render
     assert not _close(shown, _render(G, entry.ws, None, entry.noise))
     # the two downloads, saved side by side, give every command the same tuned latent
     (tmp_path / "me.npz").write_bytes(session.latent_npz(res["latent"]))
     (tmp_path / session.delta_file_name(res["latent"])).write_bytes(session.latent_delta(res["latent"]))
-    lat = load_latent_for(tmp_path / "me.npz", G, "tiny", log=lambda m: None)
-    assert lat.generator is not None
-    assert _close(_render(lat.generator, lat.ws, None, lat.noise), shown)
+    lat = ll.load_latent(tmp_path / "me.npz", G, network="tiny")
+    assert lat.tuning is not None and lat.generator is not G
+    assert _close(_render(G, lat.ws, lat.tuning.delta, lat.noise), shown) and _close(lat.image.array, shown)
     # an edit of a tuned latent renders tuned too
     edit = session.wait(session.start_render(res["latent"], {"smile": 0.0}) if session.directions else
                         session.start_render(res["latent"]), timeout=60)
@@ -514,7 +526,7 @@ def test_project_pti_preset_then_evaluate_side_by_side(env, tmp_path):
     settings = json.loads(str(np.load(d / "latent.npz")["settings"]))
     assert settings["tuning"]["file"] == "latent.pti.safetensors" and (d / "latent.pti.safetensors").is_file()
     assert settings["config"]["tuning"]["num_steps"] == 4
-    delta = load_delta(d / "latent.pti.safetensors", G, sha256=settings["tuning"]["sha256"])
+    delta = read_delta(d / "latent.pti.safetensors", G, sha256=settings["tuning"]["sha256"]).delta
     with np.load(d / "latent.npz") as z:
         ws = torch.from_numpy(z["ws"])
         noise = {k[len("noise/"):]: torch.from_numpy(z[k]) for k in z.files if k.startswith("noise/")}
@@ -569,11 +581,11 @@ def test_identity_loss_enters_projection_and_tuning():
 
     cfg = ProjectorConfig(num_steps=5, w_avg_samples=100, lpips_weight=0.0, rec_weight=1.0, loss_resolution=32,
                           optimize_noise=False, initial_noise_factor=0.0)
-    plain = project(G, target, cfg, progress=False)
-    with_id = project(G, target, cfg.replace(id_weight=5.0), identity_loss=fake_id, progress=False)
+    plain = project(G, target, cfg)
+    with_id = project(G, target, cfg.replace(id_weight=5.0), identity_loss=fake_id)
     assert calls and calls[0] == ((1, 3, 32, 32), (1, 3, 32, 32))
     assert not torch.allclose(plain.ws, with_id.ws)
     calls.clear()
     tr = pivotal_tuning(G, target, plain.ws, {}, PIXEL_TUNE.replace(num_steps=3, id_weight=1.0),
-                        identity_loss=fake_id, progress=False)
+                        identity_loss=fake_id)
     assert len(calls) == 3 and "id_loss" in tr.history[0]

@@ -16,7 +16,7 @@ ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install '
 
 from latentlab.cli import main  # noqa: E402
 
-STEPS = ["--num-steps", "1", "--device", "cpu", "--no-align", "--threads-per-worker", "1"]
+STEPS = ["--preset", "paper", "--num-steps", "1", "--device", "cpu", "--no-align", "--threads-per-worker", "1"]
 
 
 def run(*args):
@@ -66,7 +66,7 @@ def test_ray_projection_equals_local_and_reports_a_corrupt_photo(env, tmp_path):
         assert res.exit_code == 1, res.output
         assert "3 done, 1 failed, 0 skipped" in res.stdout, res.stdout
         assert "bad.jpg" in _last_error(res) and "not an image" in _last_error(res)
-    from latentlab.inversion.runner import load_latent
+    from latentlab.latent import load_latent
 
     for i in range(3):
         ws = [load_latent(outs[e] / f"p{i}" / "latent.npz").ws.numpy() for e in ("ray", "local")]
@@ -141,3 +141,63 @@ def test_engine_options_on_every_command():
     for args in (["project", "--help"], ["directions", "fit", "--help"]):
         res = run(*args)
         assert res.exit_code == 0 and "--engine [local|ray]" in res.stdout and "--ray-address" in res.stdout
+
+
+def _ray_workers_named(fragment: str) -> list[int]:
+    """PIDs of this machine's processes whose command line contains ``fragment`` (Ray names its
+    worker processes ``ray::<ActorClass>...``)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in cmd:
+            pids.append(int(d.name))
+    return pids
+
+
+def test_a_killed_worker_loses_no_photo(env, tmp_path):
+    """SIGKILL of a projection worker mid-run (a pre-empted node, the OOM killer): Ray retries its
+    batch on a new worker, whose attempt writes into a fresh scratch folder; every photo is done
+    once in the same run, exit 0, one manifest row each."""
+    import signal
+    import threading
+    import time
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(4):
+        for p in sorted(env["photos"].iterdir()):
+            (src / f"{k}_{p.name}").write_bytes(p.read_bytes())
+            break
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def killer() -> None:  # once the first photo is recorded, kill a busy projection worker
+        deadline = time.time() + 120
+        while time.time() < deadline and not killed:
+            rows = manifest(out) if (out / "manifest.jsonl").is_file() else []
+            pids = _ray_workers_named("ray::MapBatches(Projector)") or _ray_workers_named("Projector")
+            if rows and pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=killer, daemon=True)
+    watcher.start()
+    res = run("project", src, "--network", env["net"], "--outdir", out, "--preset", "paper", "--num-steps", "60",
+              "--device", "cpu", "--no-align", "--threads-per-worker", "1", "--engine", "ray", "--ray-workers", "2")
+    watcher.join(timeout=5)
+    assert killed, "no projection worker was found to kill"
+    assert res.exit_code == 0, res.output
+    assert "4 done, 0 failed, 0 skipped" in res.stdout, res.stdout
+    rows = manifest(out)
+    assert sorted(r["name"] for r in rows) == sorted(p.stem for p in src.iterdir())  # one row per photo
+    assert all(r["status"] == "done" for r in rows)
+    for p in src.iterdir():
+        assert (out / p.stem / "latent.npz").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from latentlab.errors import LatentlabError
-from latentlab.sampling import (class_labels, image_grid, keyframe_path, lerp, parse_seeds, slerp,
-                                to_uint8, z_from_seed, z_from_seeds)
+from latentlab.figures import image_grid
+from latentlab.sampling import class_labels, keyframe_path, lerp, parse_seeds, slerp, to_uint8, z_from_seed, z_from_seeds
 
 
 # ------------------------------------------------------------------------------------- seeds

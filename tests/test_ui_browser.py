@@ -3,7 +3,8 @@
 The browser test serves the app on a free 127.0.0.1 port from a thread, with a tiny StyleGAN2
 (32 px) saved in latentlab's native format, and drives Debian's ``chromium`` through Playwright
 with the page's real Content-Security-Policy: upload -> project -> edit slider -> download, a
-non-image upload, and cancelling a projection; the CSRF token travels with every POST, a POST
+non-image upload, cancelling a projection, and a pivotal-tuning projection chosen with the preset
+select whose latent and tuning delta download together; the CSRF token travels with every POST, a POST
 without it and one from another origin are refused. It also records every request the page
 makes: all must go to the app's own origin. The security probes without a browser are in
 ``test_ui_security.py``.
@@ -12,9 +13,10 @@ It is skipped (with the reason) when ``/usr/bin/chromium`` or the ``playwright``
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -25,15 +27,13 @@ import pytest
 import torch
 from PIL import Image
 
-from latentlab.checkpoints.native import save_native
-from latentlab.editing.directions import Direction
-from latentlab.models import build_generator
-from latentlab.registry import load_generator
+from conftest import make_tiny, save_tiny
+from latentlab.api import PRESETS, Direction, load_generator
 
 CHROMIUM = os.environ.get("LATENTLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-#: Rows of the tiny model's W+ (resolutions 4, 8, 8, 16, 16, 32, 32, 32) that the seed range "0-5"
+#: Rows of the tiny model's W+ (resolutions 4, 8, 8, 16, 16, 32, 32, 32) that the default range "0-5"
 #: (StyleGAN2-1024 rows 0..4 = 4, 8, 8, 16, 16 px) maps to, worked out by hand.
 SMILE_ROWS = [0, 1, 2, 3, 4]
 
@@ -45,17 +45,9 @@ def _isolated_cache(tmp_cache):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """(generator path, directions folder, the smile vector) for a 32 px StyleGAN2 with noise."""
+    """(generator path, directions folder, the smile vector) for the tiny 32 px StyleGAN2 with noise."""
     root = tmp_path_factory.mktemp("ui")
-    cfg = dict(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
-               synthesis_kwargs=dict(channel_base=256, channel_max=16))
-    torch.manual_seed(0)
-    G = build_generator("stylegan2", cfg)
-    with torch.no_grad():
-        for name, p in G.named_parameters():
-            if name.endswith("noise_strength"):
-                p.fill_(0.1)
-    path = save_native("stylegan2", G.config, G.state_dict(), root / "tiny.safetensors")
+    path = save_tiny(make_tiny(0, noise=True), root / "tiny.safetensors")
     v = np.random.RandomState(1).randn(16).astype(np.float32)
     v /= np.linalg.norm(v)
     Direction("smile", v, "0-5", "tiny").save(root / "dirs" / "tiny" / "smile.npz")
@@ -71,17 +63,17 @@ def astronaut_png(tmp_path_factory) -> Path:
     return p
 
 
-def _studio(tiny, steps: int = 4):
+def _studio(tiny, steps: int = 4, preset: str = "paper"):
     from latentlab.ui.core import Studio
 
     path, dirs, _ = tiny
     G = load_generator(str(path), "cpu", progress=False)
-    return Studio(G, str(path), direction_dirs=[dirs], default_steps=steps)
+    return Studio(G, str(path), direction_dirs=[dirs], default_steps=steps, preset=preset)
 
 
-def _session(tiny, steps: int = 4):
+def _session(tiny, steps: int = 4, preset: str = "paper"):
     """A session of a fresh studio (what one browser sees)."""
-    return _studio(tiny, steps).new_session()
+    return _studio(tiny, steps, preset).new_session()
 
 
 def _render(G, ws: np.ndarray, noise: dict[str, np.ndarray]) -> np.ndarray:
@@ -118,15 +110,28 @@ def test_studio_rejects_bad_input(tiny, astronaut_png):
     pid = st.add_photo(astronaut_png.read_bytes(), "astronaut.png")["photo"]
     with pytest.raises(LatentlabError, match="steps must be"):
         st.start_projection(pid, 0)
+    with pytest.raises(LatentlabError, match="unknown projection preset 'seed'; choose from " + ", ".join(PRESETS)):
+        st.start_projection(pid, 3, preset="seed")
+    with pytest.raises(LatentlabError, match="space must be 'w' or 'w\\+'"):
+        st.start_projection(pid, 3, space="z")
     lid = st.sample_latent(0)
     with pytest.raises(LatentlabError, match="unknown direction 'frown'"):
         st.start_render(lid, {"frown": 1.0})
     with pytest.raises(LatentlabError, match="bad layer range"):
         st.start_render(lid, {"smile": 1.0}, {"smile": "nine-eighteen"})
+    with pytest.raises(LatentlabError, match="bad layer range"):
+        st.start_render(lid, style={"seed": 1, "layers": "fine-ish"})
+    with pytest.raises(LatentlabError, match="unknown swap tuning 'c'"):
+        st.start_swap(lid, st.sample_latent(1), tuning="c")
+    with pytest.raises(LatentlabError, match="bad layer range"):
+        st.start_swap(lid, st.sample_latent(1), "nine")
+    with pytest.raises(LatentlabError, match="unknown latent"):
+        st.start_swap(lid, "nope")
     assert st.studio._current is None  # nothing was started
 
 
 def test_studio_project_edit_style_swap_download(tiny, astronaut_png):
+    from latentlab.errors import LatentlabError
     from latentlab.ui.core import BusyError
 
     st = _session(tiny)
@@ -137,8 +142,11 @@ def test_studio_project_edit_style_swap_download(tiny, astronaut_png):
     assert job.status == "done", job.error
     assert job.step == 4 and job.preview[:8] == b"\x89PNG\r\n\x1a\n"
     base = st.latents[job.result["latent"]]
+    assert job.total == 4 and job.result["preset"] == "paper" and job.result["tuned"] is False
+    assert base.tuning is None and base.latent.photo.name == "astronaut" and base.name == "astronaut"
     m = job.result["metrics"]
     assert m["steps"] == 4 and 0 <= m["lpips_vgg_loss_net"] < 1.5 and np.isfinite(m["psnr"])
+    assert m == base.metrics and m["space"] == "w+"  # invert's own figures, shown as they are
     # the shown reconstruction is the latent rendered with its own noise maps
     noise = {k: t.numpy() for k, t in base.noise.items()}
     assert np.abs(st.images[job.result["image"]].astype(int)
@@ -153,15 +161,15 @@ def test_studio_project_edit_style_swap_download(tiny, astronaut_png):
     np.testing.assert_allclose(edited, expect, atol=1e-6)
     assert np.abs(st.images[job.result["image"]].astype(int) - _render(st.G, expect, noise).astype(int)).max() <= 1
 
-    # style mixing from a sampled face: rows whose resolution is 32 px (seed rows 9-18 -> 128..1024 px,
+    # style mixing from a sampled face: rows whose resolution is 32 px (reference rows 9-18 -> 128..1024 px,
     # clamped to this model's finest 32 px) come from the sample
     src = st.latents[st.sample_latent(5)].ws.numpy()
-    ws = st.edited_ws(base_id := job.result["latent"], style={"seed": 5, "layers": "9-18"}).numpy()
+    ws = st.edited(base_id := job.result["latent"], style={"seed": 5, "layers": "9-18"}).ws.numpy()
     want = st.latents[base_id].ws.numpy().copy()
     want[0, 5:] = src[0, 5:]
     np.testing.assert_allclose(ws, want, atol=1e-6)
 
-    # swap: identity rows from the face (seed rows 0-2 = 4 and 8 px -> this model's rows 0, 1, 2)
+    # swap: identity rows from the face (reference rows 0-2 = 4 and 8 px -> this model's rows 0, 1, 2)
     face_id = st.sample_latent(9)
     job = st.wait(st.start_swap(base_id, face_id, "0-3"), 60)
     assert job.status == "done", job.error
@@ -171,10 +179,25 @@ def test_studio_project_edit_style_swap_download(tiny, astronaut_png):
     np.testing.assert_allclose(swapped, want, atol=1e-6)
     assert job.result["pasted_image"] is not None and st.images[job.result["pasted_image"]].shape == (512, 512, 3)
 
-    # download: the project's latent.npz format
+    # style and a direction together: the style rows first, then the direction on its rows
+    both = st.edited(base_id, {"smile": 1.0},
+                     style={"seed": 5, "layers": "9-18"}).ws.numpy()
+    want = st.latents[base_id].ws.numpy().copy()
+    want[0, 5:] = src[0, 5:]
+    want[0, SMILE_ROWS] += v
+    np.testing.assert_allclose(both, want, atol=1e-6)
+    # all sliders at zero and no style: the latent as it is, drawn again as a new result
+    same = st.edited(base_id, {"smile": 0.0}, {"smile": "nine"})
+    np.testing.assert_array_equal(same.ws.numpy(), st.latents[base_id].ws.numpy())
+
+    # download: the project's latent.npz format, named after the photo
+    assert st.latent_name(base_id) == "astronaut_edit"
     with np.load(io.BytesIO(st.latent_npz(base_id)), allow_pickle=False) as z:
         np.testing.assert_allclose(z["ws"], expect, atol=1e-6)
         assert "align_matrix" in z.files and any(k.startswith("noise/") for k in z.files)
+        assert "tuning" not in json.loads(str(z["settings"]))
+    with pytest.raises(LatentlabError, match="carries no pivotal tuning"):
+        st.latent_delta(base_id)
 
     # one job at a time; cancel keeps the best latent so far
     job = st.start_projection(p["photo"], 3000)
@@ -187,6 +210,73 @@ def test_studio_project_edit_style_swap_download(tiny, astronaut_png):
     st.wait(job, 60)
     assert job.status == "cancelled" and job.result["metrics"]["interrupted"] is True
     assert job.result["metrics"]["steps"] < 3000 and job.result["latent"] in st.latents
+
+
+def test_studio_pivotal_tuning_progress_edit_swap_and_downloads(tiny, astronaut_png, tmp_path):
+    """The pti preset through the UI: one progress bar over projection and tuning, a tuned latent
+    whose edits and swaps keep (or blend) its tuning, and a download of the .npz with the delta
+    it names and pins, which the API reads back to the same image."""
+    from latentlab import api
+
+    st = _session(tiny, steps=3, preset="pti")
+    tune_steps = PRESETS["pti"].tuning.num_steps
+    p = st.add_photo(astronaut_png.read_bytes(), "astronaut.png")
+    job = st.start_projection(p["photo"])
+    assert job.total == 3 + tune_steps
+    steps_seen = set()
+    while job.status == "running":
+        steps_seen.add(job.step)
+        time.sleep(0.02)
+    st.wait(job, 120)
+    assert job.status == "done", job.error
+    assert job.step == job.total and max(steps_seen) > 3  # the bar goes on through the tuning stage
+    assert job.preview[:8] == b"\x89PNG\r\n\x1a\n" and job.result["tuned"] is True and job.result["preset"] == "pti"
+    m = job.result["metrics"]
+    assert m["steps"] == 3 and m["tuning_steps"] <= tune_steps and m["space"] == "w" and "pivot_psnr" in m
+    tuned = st.latents[job.result["latent"]]
+    assert tuned.tuning is not None and m == tuned.metrics
+
+    # the two downloads belong together: the .npz names the delta and pins its SHA-256
+    npz, delta = st.latent_npz(job.result["latent"]), st.latent_delta(job.result["latent"])
+    assert st.delta_file_name(job.result["latent"]) == "astronaut.pti.safetensors"
+    with np.load(io.BytesIO(npz), allow_pickle=False) as z:
+        record = json.loads(str(z["settings"]))["tuning"]
+    assert record == {"file": "astronaut.pti.safetensors", "sha256": hashlib.sha256(delta).hexdigest()}
+    (tmp_path / "astronaut.npz").write_bytes(npz)
+    (tmp_path / "astronaut.pti.safetensors").write_bytes(delta)
+    loaded = api.load_latent(tmp_path / "astronaut.npz", st.G)
+    assert loaded.tuning is not None
+    assert np.abs(loaded.image.array.astype(int) - st.images[job.result["image"]].astype(int)).max() <= 1
+
+    # an edit keeps the tuning; a swap draws with the tuning its setting picks
+    job = st.wait(st.start_render(job.result["latent"], {"smile": 1.0}), 60)
+    assert job.status == "done" and job.result["tuned"] is True
+    edit_id = job.result["latent"]
+    assert st.latents[edit_id].tuning is tuned.tuning
+    face = st.sample_latent(9)
+    for choice, want in (("b", tuned.tuning), ("none", None), ("blend", 0.5), ("0.7", 0.3)):
+        job = st.wait(st.start_swap(edit_id, face, "0-3", choice), 60)
+        assert job.status == "done", job.error
+        out = st.latents[job.result["latent"]]
+        assert job.result["tuned"] is (want is not None)
+        if want is None or not isinstance(want, float):
+            assert out.tuning is want
+        else:  # face untuned (delta 0): its share of the blend scales the photo's delta
+            for k, d in tuned.tuning.delta.items():
+                torch.testing.assert_close(out.tuning.delta[k], (want * d).half().float(), atol=1e-3, rtol=1e-2)
+        assert st.images[job.result["pasted_image"]].shape == (512, 512, 3)
+
+    # cancelled while tuning: the latent so far is kept, and says it was interrupted
+    job = st.start_projection(p["photo"], 3)
+    t0 = time.perf_counter()
+    while job.step < 6 and job.status == "running" and time.perf_counter() - t0 < 60:
+        time.sleep(0.02)
+    st.cancel(job.id)
+    st.wait(job, 60)
+    assert job.status == "cancelled" and 3 < job.step < job.total
+    kept = st.latents[job.result["latent"]]
+    assert job.result["metrics"]["interrupted"] is True and kept.latent.interrupted
+    assert job.result["tuned"] is (kept.tuning is not None)
 
 
 def test_http_errors_are_json_messages(tiny, astronaut_png):
@@ -327,6 +417,14 @@ def test_ui_in_headless_chromium(server, tiny, astronaut_png, tmp_path):
             assert "32 px" in page.inner_text("#model")
             assert page.locator("#dir-smile").count() == 1
             assert "rows:0-5" in page.inner_text("#rows-smile")
+            # the presets, the studio's chosen; picking one proposes its steps and space
+            options = page.evaluate("[...document.querySelectorAll('#preset option')].map((o) => o.value)")
+            assert options == list(PRESETS) and page.input_value("#preset") == "paper"
+            assert page.input_value("#steps") == "4" and page.input_value("#space") == "w+"
+            page.select_option("#preset", "pti")
+            assert page.input_value("#steps") == str(PRESETS["pti"].num_steps) and page.input_value("#space") == "w"
+            assert "pivotal tuning" in page.inner_text("#preset-note")
+            page.select_option("#preset", "paper")
 
             # a non-image upload shows the message, the page keeps working
             page.set_input_files("#photo-file", str(bad))
@@ -346,6 +444,9 @@ def test_ui_in_headless_chromium(server, tiny, astronaut_png, tmp_path):
             page.click("#project-btn")
             page.wait_for_selector("#status[data-state='done']", timeout=60000)
             assert "lpips" in page.inner_text("#metrics")
+            (proj,) = [j for j in session.jobs.values() if j.kind == "projection"]
+            assert proj.result["preset"] == "paper" and proj.total == 4 and not proj.result["tuned"]
+            assert page.locator("#dl-delta").count() == 0  # nothing tuned: no delta to download
             assert page.evaluate("document.getElementById('preview').naturalWidth") == 32
             assert page.evaluate("document.getElementById('result').naturalWidth") == 32
             assert page.evaluate("document.getElementById('progress').value") == 4
@@ -381,8 +482,26 @@ def test_ui_in_headless_chromium(server, tiny, astronaut_png, tmp_path):
             assert "cancelled" in page.inner_text("#status")
             assert page.is_enabled("#project-btn")
 
+            # pivotal tuning, chosen on the page: the latent and its delta download together
+            page.select_option("#preset", "pti")
+            page.fill("#steps", "2")
+            page.click("#project-btn")
+            page.wait_for_selector("#status[data-state='done']", timeout=120000)
+            tune_steps = PRESETS["pti"].tuning.num_steps
+            assert page.evaluate("document.getElementById('progress').max") == 2 + tune_steps
+            assert "tuning_steps" in page.inner_text("#metrics")
+            with page.expect_download() as dl:
+                page.click("#dl-latent")
+            assert dl.value.suggested_filename == "astronaut.npz"
+            with np.load(dl.value.path(), allow_pickle=False) as z:
+                record = json.loads(str(z["settings"]))["tuning"]
+            with page.expect_download() as dl:
+                page.click("#dl-delta")
+            assert dl.value.suggested_filename == record["file"] == "astronaut.pti.safetensors"
+            assert hashlib.sha256(Path(dl.value.path()).read_bytes()).hexdigest() == record["sha256"]
+
             # every POST the page made carried the session's token; one without it is refused
-            assert len(posts) >= 5 and all(t == token for _, t in posts), posts
+            assert len(posts) >= 6 and all(t == token for _, t in posts), posts
             status, err = page.evaluate(
                 "async () => { const r = await fetch('/api/project', {method: 'POST', headers: "
                 "{'Content-Type': 'application/json'}, body: JSON.stringify({photo: 'x'})});"

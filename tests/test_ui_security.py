@@ -1,4 +1,4 @@
-"""The web UI under hostile requests (issue 13), with Flask's test client and a tiny generator.
+"""The web UI under hostile requests, with Flask's test client and a tiny generator.
 
 One test per probe: a foreign Host header (DNS rebinding), requests from another origin or site and
 without the CSRF token, one browser reading another's photos, results, latents and jobs, a
@@ -20,11 +20,8 @@ import pytest
 import torch
 from PIL import Image
 
-from latentlab.editing.directions import Direction
-from latentlab.models import build_generator
-
-TINY = dict(z_dim=16, w_dim=16, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
-            synthesis_kwargs=dict(channel_base=256, channel_max=16))
+from conftest import make_tiny
+from latentlab.api import Direction
 
 
 @pytest.fixture(autouse=True)
@@ -34,9 +31,8 @@ def _isolated_cache(tmp_cache):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """(a 32 px StyleGAN2, a folder with a 'smile' direction for it)."""
-    torch.manual_seed(0)
-    G = build_generator("stylegan2", TINY).eval()
+    """(the tiny 32 px StyleGAN2 with noise inputs, a folder with a 'smile' direction for it)."""
+    G = make_tiny(0, noise=True)
     root = tmp_path_factory.mktemp("uisec")
     v = np.random.RandomState(1).randn(16).astype(np.float32)
     Direction("smile", v / np.linalg.norm(v), "0-5", "tiny").save(root / "dirs" / "tiny" / "smile.npz")
@@ -340,6 +336,71 @@ def test_memory_budget_counts_shared_arrays_once():
     assert budget.used == 0
 
 
+def test_memory_budget_counts_what_projections_photos_previews_and_downloads_hold(tiny):
+    """A session's entries are counted by what they hold: an upload's pixels and crop; a
+    Projection's ws, noise maps and tuning delta (its photo shared with the upload); an edit only
+    its own ws (photo, noise and tuning shared); a drawn image once (the latent and the image
+    store share it); a job's preview PNG and a latent's download files. Closing frees it all."""
+    from latentlab import api
+    from latentlab.errors import LatentlabError
+    from latentlab.ui.core import Job, Upload
+
+    G, dirs = tiny
+    studio = _studio(tiny)
+    s = studio.new_session()
+    budget = studio.budget
+    pixels = np.random.RandomState(0).randint(0, 256, (40, 50, 3), np.uint8)
+    photo = api.load_photo(pixels, G, align=False)
+    s.photos.put(Upload(photo, False))
+    tf = photo.transform
+    photo_bytes = pixels.nbytes + 32 * 32 * 3 + tf.matrix.nbytes + tf.quad.nbytes
+    assert budget.used == photo_bytes
+
+    torch.manual_seed(1)
+    noise = {k: torch.randn(1, 1, *v.shape[-2:]) for k, v in G.noise_buffers().items()}
+    params = dict(G.synthesis_network.named_parameters())
+    delta = {k: 0.01 * torch.randn_like(params[k]) for k in list(params)[:3]}
+    tuning = api.Tuning.from_delta(delta, dtype="float16")  # held as float32 values
+    latent = api.Latent(G.mapping(torch.randn(1, G.z_dim), None), noise, photo=photo, tuning=tuning,
+                        network="tiny", name="me")
+    p = api.Projection(G, latent)
+    lid = s.latents.put(p)
+    own = 1 * 8 * 16 * 4 + sum(v.numel() * 4 for v in noise.values()) + sum(v.numel() * 4 for v in delta.values())
+    assert budget.used == photo_bytes + own
+
+    edit = p.edit({"smile": 1.0}, directions_dirs=[dirs])
+    assert edit.latent.photo is photo and edit.tuning is tuning and noise
+    assert all(edit.latent.noise[k].data_ptr() == latent.noise[k].data_ptr() for k in noise)
+    eid = s.latents.put(edit)
+    assert budget.used == photo_bytes + own + 8 * 16 * 4  # only the edit's own ws
+
+    drawn = api.Projection(G, latent)
+    image = drawn.image.array  # drawn with the tuned generator: [32, 32, 3]
+    before = budget.used
+    s.latents.put(drawn)
+    assert budget.used == before + image.nbytes  # the latent's tensors are shared with p
+    s.images.put(image)
+    assert budget.used == before + image.nbytes  # the same array: counted once
+
+    job = Job("projection", 1, owner=s)
+    png = b"\x89PNG" + b"\0" * 996
+    job.set_preview(png)
+    assert job.preview is png and budget.used == before + image.nbytes + 1000
+    job.set_preview(png[:500])  # a new preview replaces the old one
+    assert budget.used == before + image.nbytes + 500
+
+    files = s.latent_files(lid)
+    assert sorted(files) == ["me.npz", "me.pti.safetensors"]
+    assert budget.used == before + image.nbytes + 500 + sum(len(b) for b in files.values())
+    assert s.latent_files(lid) is files  # made once: the .npz and its delta belong together
+    assert s.latent_npz(lid) is files["me.npz"] and s.latent_delta(lid) is files["me.pti.safetensors"]
+    with pytest.raises(LatentlabError, match="no pivotal tuning"):
+        s.latent_delta(s.sample_latent(1))
+    assert eid in s.latents
+    s.close()
+    assert budget.used == 0
+
+
 # ---------------------------------------------------------------------------- JSON errors
 def test_bad_requests_get_one_line_json_errors(tiny, monkeypatch):
     from latentlab.ui.app import MAX_JSON, MAX_UPLOAD
@@ -358,9 +419,12 @@ def test_bad_requests_get_one_line_json_errors(tiny, monkeypatch):
                    '{"photo": "%s", "steps": 1e999}', '{"photo": "%s", "steps": "abc"}',
                    '{"photo": "%s", "steps": 2.5}', '{"photo": "%s", "steps": 0}', '{"photo": "%s", "steps": 5001}',
                    '{"photo": "%s", "steps": [4]}', '{"photo": "%s", "steps": true}', '{"photo": "%s", "space": "z"}',
-                   '{"photo": "%s", "space": ["w"]}', '{"photo": ["%s"]}']
+                   '{"photo": "%s", "space": ["w"]}', '{"photo": ["%s"]}', '{"photo": "%s", "preset": "seed"}',
+                   '{"photo": "%s", "preset": "PTI"}', '{"photo": "%s", "preset": 3}',
+                   '{"photo": "%s", "preset": ["pti"]}']
     for body in bad_project:
         _is_json_error(raw("/api/project", body % pid), 400)
+    assert "unknown projection preset 'seed'" in _is_json_error(raw("/api/project", bad_project[12] % pid), 400)
     bad_render = ['{"latent": "%s", "strengths": {"smile": NaN}}', '{"latent": "%s", "strengths": {"smile": "inf"}}',
                   '{"latent": "%s", "strengths": {"smile": 1e9}}', '{"latent": "%s", "strengths": {"smile": "x"}}',
                   '{"latent": "%s", "strengths": {"smile": null}}', '{"latent": "%s", "strengths": [1]}',
@@ -371,6 +435,11 @@ def test_bad_requests_get_one_line_json_errors(tiny, monkeypatch):
     for body in bad_render:
         _is_json_error(raw("/api/render", body % lid), 400)
     _is_json_error(raw("/api/swap", '{"target": "%s", "face": "%s", "layers": {"a": 1}}' % (lid, lid)), 400)
+    assert "unknown swap tuning" in _is_json_error(
+        raw("/api/swap", '{"target": "%s", "face": "%s", "tuning": "c"}' % (lid, lid)), 400)
+    _is_json_error(raw("/api/swap", '{"target": "%s", "face": "%s", "tuning": 1.5}' % (lid, lid)), 400)
+    assert "bad layer range" in _is_json_error(
+        raw("/api/swap", '{"target": "%s", "face": "%s", "layers": "nine"}' % (lid, lid)), 400)
     for text in ("", "not json", "[1, 2]", '{"photo": ', "[" * 100_000 + "]" * 100_000):
         assert "JSON object" in _is_json_error(raw("/api/project", text), 400)
     assert not s.jobs  # none of these started anything

@@ -8,7 +8,7 @@ cp .gpu/ffhq-mobile.json $LATENTLAB_CACHE/models/
 $PY benchmarks/device/pack_weights.py restore .gpu/vgg.f16.safetensors $LATENTLAB_CACHE/pypi/stlpips-pytorch-0.0.2/stlpips_pytorch/weights/vST0.0/vgg_shift_tolerant.pth
 (nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; $PY -c "import torch;print(torch.__version__, torch.version.cuda, torch.backends.cudnn.version(), 'cudnn.allow_tf32', torch.backends.cudnn.allow_tf32, 'matmul tf32', torch.backends.cuda.matmul.allow_tf32)") 2>&1 | tee -a $OUT/log.txt
 BP="$PY benchmarks/bench_projection.py --device $DEV"
-Q="--models '' --quality --photos .gpu/photos --presets seed --checkpoints $CK --budget 600 ${NS:+--num-steps $NS}"
+Q="--models '' --quality --photos .gpu/photos --presets paper --checkpoints $CK --budget 600 ${NS:+--num-steps $NS}"
 eval timeout 150 $BP $Q --quality-networks ffhq-mobile --photos-limit ${NPH:-2} --json $OUT/q_mobile_fp32.json 2>&1 | tee -a $OUT/log.txt
 eval timeout 100 $BP $Q --quality-networks ${QN2:-stylegan2-f-1024} --photos-limit 1 --json $OUT/q_f1024_fp32.json 2>&1 | tee -a $OUT/log.txt
 timeout 150 $BP --models ${MODELS:-stylegan2-f-1024,ffhq-mobile,stylegan2-f-256} --repeats $R --bf16 --json $OUT/speed.json 2>&1 | tee -a $OUT/log.txt

@@ -106,16 +106,16 @@ def _check_mobilestylegan_config(config: dict[str, Any], path: Path) -> None:
         bounded("channel width", c, L["channel"])
 
 
-def _check_config(family: Any, config: Any, path: Path) -> None:
+def check_config(family: Any, config: Any, path: Path) -> None:
     """Family-specific bounds on the config, so that nothing oversized is ever built from it."""
     if not isinstance(family, str) or not family:
         raise CheckpointError(f"{path}: latentlab.family is not a family name")
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: latentlab.config is a {type(config).__name__}, not a JSON object")
     if family == "stylegan2":
-        from .nvidia_pkl import _normalize
+        from .nvidia_pkl import checked_config
 
-        _normalize(config, path)
+        checked_config(config, path)
     elif family == "mobilestylegan":
         _check_mobilestylegan_config(config, path)
 
@@ -138,7 +138,7 @@ def read_native(path: str | Path) -> tuple[str, dict[str, Any], dict[str, torch.
         msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path}: corrupt latentlab metadata ({type(exc).__name__}: {msg})") from None
     family = meta["latentlab.family"]
-    _check_config(family, config, path)
+    check_config(family, config, path)
     if not isinstance(extra, dict):
         extra = {}
     try:

@@ -6,7 +6,7 @@ the embedded source is never executed. The architecture is rebuilt from ``G_ema`
 ``_init_kwargs`` (class defaults filled in) and the state dict keeps NVIDIA's names, so it
 fills :class:`~latentlab.models.stylegan2.StyleGAN2Generator` strictly.
 
-The helpers :func:`check_state_dict` and :func:`estimate_w_avg` are shared with the TF and
+The helpers :func:`check_state_dict` and :func:`checked_with_w_avg` are shared with the TF and
 rosinality readers.
 """
 
@@ -30,8 +30,8 @@ _GENERATOR_CLASSES = {
 }
 _TOP_KWARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 
-#: Samples and seed used when a checkpoint stores no average W (the one convention, in the registry).
-from ..registry import W_AVG_SAMPLES, W_AVG_SEED  # noqa: E402
+#: Samples and seed used when a checkpoint stores no average W (latentlab.models.w_avg).
+from ..models.w_avg import W_AVG_SAMPLES, W_AVG_SEED, mapping_mean  # noqa: E402
 
 
 #: Deepest module tree accepted (config-f: 4 levels).
@@ -41,7 +41,7 @@ _MIN_VALUE_BYTES = 2
 
 
 # ---------------------------------------------------------------------------- shared helpers
-def _normalize(config: dict[str, Any], path: Path) -> dict[str, Any]:
+def checked_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
     """:func:`~latentlab.models.stylegan2.normalize_config` with one-line, path-prefixed errors.
 
     The config's bounds and total size are checked here, before anything is built.
@@ -76,7 +76,7 @@ def check_state_dict(config: dict[str, Any], state: dict[str, torch.Tensor], pat
                      optional: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Check ``state`` against the tensors a StyleGAN2Generator(**config) has, strictly.
 
-    The config is bounded first (:func:`_normalize`); the architecture's weights must fit in the
+    The config is bounded first (:func:`checked_config`); the architecture's weights must fit in the
     file at ``path`` (at 2 bytes a value at least); the template is built on the meta device
     (nothing allocated). Missing ``resample_filter`` buffers are computed from the config (they
     are not learned); names in ``optional`` may be absent (they are then left out). Any other
@@ -88,7 +88,7 @@ def check_state_dict(config: dict[str, Any], state: dict[str, torch.Tensor], pat
     from ..ops import setup_filter
 
     path = Path(path)
-    config = _normalize(config, path)
+    config = checked_config(config, path)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: the weights are a {type(state).__name__}, not a dict of tensors")
     with torch.device("meta"):
@@ -127,18 +127,13 @@ def check_state_dict(config: dict[str, Any], state: dict[str, torch.Tensor], pat
     return out
 
 
-@torch.no_grad()
-def estimate_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], num_samples: int = W_AVG_SAMPLES,
-                   seed: int = W_AVG_SEED) -> torch.Tensor:
-    """:func:`latentlab.registry.mapping_mean` (the one w_avg estimator) of the checkpoint's mapping
-    network, for a checkpoint that stores no average W. ``state`` must have passed :func:`check_state_dict`
-    (shapes checked, float32): the mapping network is built on the meta device and takes those
-    tensors as they are, so nothing is allocated beyond the weights already read. Returns
-    [w_dim] float32 on the CPU.
-    """
+def _mapping_from_state(config: dict[str, Any], state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The checkpoint's mapping network, for a checkpoint that stores no average W. ``state`` must
+    have passed :func:`check_state_dict` (shapes checked, float32): the network is built on the meta
+    device and takes those tensors as they are, so nothing is allocated beyond the weights read."""
     from ..models.stylegan2 import MappingNetwork
 
-    cfg = _normalize(config, Path("<config>"))
+    cfg = checked_config(config, Path("<config>"))
     with torch.device("meta"):
         mapping = MappingNetwork(z_dim=cfg["z_dim"], c_dim=cfg["c_dim"], w_dim=cfg["w_dim"], num_ws=1,
                                  **cfg["mapping_kwargs"])
@@ -149,9 +144,7 @@ def estimate_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], num_s
     if set(sub) != expected:
         raise CheckpointError(f"cannot estimate w_avg: the mapping weights lack {_names(expected - set(sub))}")
     mapping.load_state_dict(sub, strict=True, assign=True)
-    from ..registry import mapping_mean
-
-    return mapping_mean(mapping, cfg["z_dim"], cfg["c_dim"], cfg["w_dim"], num_samples, seed, batch=2000)
+    return mapping
 
 
 def checked_with_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], path: Path,
@@ -163,14 +156,16 @@ def checked_with_w_avg(config: dict[str, Any], state: dict[str, torch.Tensor], p
     """
     state = check_state_dict(config, state, path, optional=("mapping.w_avg",))
     if "mapping.w_avg" not in state:
-        state["mapping.w_avg"] = estimate_w_avg(config, state)
+        cfg = checked_config(config, path)
+        state["mapping.w_avg"] = mapping_mean(_mapping_from_state(config, state), cfg["z_dim"], cfg["c_dim"],
+                                              cfg["w_dim"], batch=2000)
         extra["w_avg"] = f"estimated from {W_AVG_SAMPLES} mapping samples (torch seed {W_AVG_SEED})"
         state = check_state_dict(config, state, path)  # model order, w_avg checked like the rest
     return state
 
 
-def _plain(value: Any, path: Path | None = None) -> Any:
-    from ..models.stylegan2 import _plain as plain
+def plain_kwargs(value: Any, path: Path | None = None) -> Any:
+    from ..models.stylegan2 import plain_data as plain
 
     try:
         return plain(value)
@@ -237,7 +232,7 @@ def config_from_init_kwargs(class_name: str, init_args: Any, init_kwargs: Any, p
                               f"{len(arg_names)}")
     kwargs = dict(zip(arg_names, init_args))
     kwargs.update(init_kwargs)
-    kwargs = _plain(kwargs, path)
+    kwargs = plain_kwargs(kwargs, path)
     config: dict[str, Any] = {k: kwargs.pop(k) for k in _TOP_KWARGS if k in kwargs}
     missing = [k for k in _TOP_KWARGS if k not in config]
     if missing:
@@ -254,7 +249,7 @@ def config_from_init_kwargs(class_name: str, init_args: Any, init_kwargs: Any, p
     if class_name == "training.networks_stylegan2.Generator":
         synthesis.setdefault("num_fp16_res", 4)  # that class's default
     config["synthesis_kwargs"] = synthesis
-    return _normalize(config, path)
+    return checked_config(config, path)
 
 
 def _generator_class(G: PersistentObject, network_key: str, path: Path) -> str:
@@ -316,11 +311,11 @@ def read_nvidia_pkl(path: str | Path) -> CheckpointData:
     state = checked_with_w_avg(config, raw, path, extra)
     if isinstance(data, dict) and isinstance(data.get("training_set_kwargs"), (dict, EasyDict)):
         try:  # informational only: left out when it is not plain data
-            extra["training_set_kwargs"] = _plain(data["training_set_kwargs"], path)
+            extra["training_set_kwargs"] = plain_kwargs(data["training_set_kwargs"], path)
         except CheckpointError as exc:
             extra["training_set_kwargs_ignored"] = str(exc).split(": ", 1)[-1]
     return CheckpointData("stylegan2", config, state, "nvidia-pkl", extra)
 
 
-__all__ = ["check_state_dict", "checked_with_w_avg", "config_from_init_kwargs", "estimate_w_avg",
+__all__ = ["check_state_dict", "checked_with_w_avg", "config_from_init_kwargs", 
            "read_nvidia_pkl"]

@@ -26,7 +26,7 @@ import torch
 
 from ..errors import CheckpointError
 from . import CheckpointData
-from .nvidia_pkl import _normalize, _plain, check_state_dict
+from .nvidia_pkl import check_state_dict, checked_config, plain_kwargs
 from .unpickle import TFNetwork, load_pickle
 
 # TF static_kwarg -> (latentlab config location, TF default). Values read as legacy.py reads them.
@@ -60,7 +60,7 @@ _TF_FIXED = {"fmap_decay": 1.0, "fmap_min": 1, "normalize_latents": True}
 
 
 def _config_from_static_kwargs(kw: dict[str, Any], path: Path) -> dict[str, Any]:
-    kw = _plain(kw, path)
+    kw = plain_kwargs(kw, path)
     config: dict[str, Any] = {"mapping_kwargs": {}, "synthesis_kwargs": {}}
     for tf_name, (dest, default) in _TF_KWARGS.items():
         value = kw.get(tf_name, default)
@@ -84,7 +84,7 @@ def _config_from_static_kwargs(kw: dict[str, Any], path: Path) -> dict[str, Any]
     unknown = sorted(set(kw) - set(_TF_KWARGS) - _TF_IGNORED - set(_TF_FIXED))
     if unknown:
         raise CheckpointError(f"{path}: unknown TensorFlow generator option(s): {', '.join(unknown)}")
-    return _normalize(config, path)
+    return checked_config(config, path)
 
 
 #: Deepest nesting of TF network components accepted (real pickles: 1).
@@ -257,7 +257,7 @@ def read_nvidia_tf_pkl(path: str | Path) -> CheckpointData:
     tf: dict[str, np.ndarray] = {}
     _collect_variables(Gs, tf, path)
     sd = check_state_dict(config, _convert(config, tf, path), path)
-    extra = {"network": which, "tf_static_kwargs": _plain(dict(state["static_kwargs"]), path)}
+    extra = {"network": which, "tf_static_kwargs": plain_kwargs(dict(state["static_kwargs"]), path)}
     return CheckpointData("stylegan2", config, sd, "nvidia-tf-pkl", extra)
 
 

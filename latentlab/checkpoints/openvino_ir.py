@@ -168,7 +168,7 @@ def _ports(el: ET.Element | None) -> dict[int, tuple[int, ...]]:
 # module hard-codes (slopes, gains, eps, Haar filters, style gains) is checked against the IR.
 
 CONVERTER_VERSION = 2  # bump when the native layout written by this module changes
-from ..registry import W_AVG_SAMPLES, W_AVG_SEED  # noqa: E402  (the one w_avg convention: registry.mapping_mean)
+from ..models.w_avg import W_AVG_SAMPLES, W_AVG_SEED, mapping_mean  # noqa: E402
 
 _SHAPE_OPS = {"ShapeOf"}
 
@@ -441,23 +441,13 @@ def _style_order_key(name: str) -> int:
         raise CheckpointError(f"style layer name {name!r} has no number after its first underscore") from None
 
 
-def compute_w_avg(generator: torch.nn.Module, num_samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED,
-                  batch_size: int = 1000) -> torch.Tensor:
-    """:func:`latentlab.registry.mapping_mean` (the one w_avg estimator) of ``generator._map``:
-    float32 [w_dim]."""
-    from ..registry import mapping_mean
-
-    return mapping_mean(generator._map, generator.z_dim, 0, generator.w_dim, num_samples, seed, batch=batch_size,
-                        device=generator.w_avg.device)
-
-
 def read_mobilestylegan_ir(mapping_xml: str | Path, synthesis_xml: str | Path,
                            progress: Callable[[str], None] | None = None) -> CheckpointData:
     """Read MobileStyleGAN's OpenVINO IR (``MappingNetwork.xml`` + ``SynthesisNetwork.xml``, each with
     its ``.bin``) into a :class:`CheckpointData` for :class:`MobileStyleGANGenerator`.
 
     Every tensor of the native module is filled from the IR (CheckpointError otherwise), except
-    ``w_avg``, which the IR lacks: it is :func:`compute_w_avg` (10000 z, torch.Generator seed 0).
+    ``w_avg``, which the IR lacks: it is :func:`latentlab.models.w_avg.mapping_mean` (10000 z, torch.Generator seed 0).
     ``progress(step_name)`` is called after each step when given.
     """
     from ..models.mobilestylegan import MobileStyleGANGenerator
@@ -494,7 +484,7 @@ def read_mobilestylegan_ir(mapping_xml: str | Path, synthesis_xml: str | Path,
             raise CheckpointError(f"{k}: IR tensor has shape {list(v.shape)}, module expects {list(expected[k].shape)}")
     state["mapping.w_avg"] = torch.zeros(w_dim)
     model.load_state_dict(state, strict=True)
-    state["mapping.w_avg"] = compute_w_avg(model)
+    state["mapping.w_avg"] = mapping_mean(model._map, model.z_dim, 0, model.w_dim, device=model.w_avg.device)
     step("w_avg")
     extra = {"style_layer_names": styles, "w_avg": f"mean of mapping(z), {W_AVG_SAMPLES} z, torch seed {W_AVG_SEED}",
              "source": "OpenVINO IR", "converter_version": CONVERTER_VERSION}
@@ -508,12 +498,11 @@ _FFHQ_MOBILE_MEMBERS = [f"random_face/data/{n}.{e}" for n in ("MappingNetwork", 
 def convert_ffhq_mobile(dest: str | Path, progress: bool = True) -> Path:
     """Fetch MobileStyleGAN FFHQ-1024's IR from the PyPI wheel ``random-face==2021.7.21.1`` (data
     files only, nothing imported), convert it, and save it as native ``dest`` (.safetensors)."""
-    from tqdm.auto import tqdm
-
+    from ..progress import Counter
     from .native import save_native
 
     dest = Path(dest)
-    bar = tqdm(total=len(_FFHQ_MOBILE_MEMBERS) + 4, desc="ffhq-mobile", unit="step", disable=not progress)
+    bar = Counter(len(_FFHQ_MOBILE_MEMBERS) + 4, "latentlab: converting ffhq-mobile", unit="step", enabled=progress)
     paths = {}
     for member in _FFHQ_MOBILE_MEMBERS:
         bar.set_postfix_str(member.rsplit("/", 1)[1])

@@ -26,7 +26,7 @@ import torch
 from ..errors import CheckpointError, UnsafePickleError
 from . import CheckpointData
 from .guards import check_tensor_fits_storage, check_torch_legacy, check_torch_zip
-from .nvidia_pkl import _normalize, checked_with_w_avg
+from .nvidia_pkl import checked_config, checked_with_w_avg
 from .unpickle import weights_only_refusal
 
 #: rosinality's mapping lr multiplier (``lr_mlp``; train.py never changes it, nothing stores it).
@@ -144,7 +144,7 @@ def convert_rosinality_state(sd: dict[str, torch.Tensor], path: str | Path) -> t
     used.clear()
     channel_base, channel_max = _channel_formula(channels, path)
     blur = sd.get("convs.0.conv.blur.kernel", sd.get("to_rgbs.0.upsample.kernel"))
-    config = _normalize({
+    config = checked_config({
         "z_dim": w_dim,
         "c_dim": 0,
         "w_dim": w_dim,

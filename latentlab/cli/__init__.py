@@ -42,7 +42,7 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-#: Subcommands that may project photos (and so switch glibc's allocator, :func:`latentlab.ops.tune_cpu_allocator`).
+#: Subcommands that may project photos (and so switch glibc's allocator, :func:`latentlab.api.tune_cpu_allocator`).
 PROJECTING_COMMANDS = frozenset({"project", "evaluate", "demo", "ui", "style", "edit", "transfer", "swap", "morph"})
 
 
@@ -122,10 +122,10 @@ def main(ctx: click.Context, debug: bool, allow_http: bool) -> None:
         os.environ["LATENTLAB_ALLOW_HTTP"] = "1"
     if ctx.invoked_subcommand in PROJECTING_COMMANDS:
         # The command line owns its process: let glibc reuse freed memory (same results, faster CPU
-        # projection; see latentlab.ops.cpu). Library calls never change their host process.
-        from ..ops import tune_cpu_allocator
+        # projection; see latentlab.api.tune_cpu_allocator). Library calls never change their host process.
+        from .. import api
 
-        tune_cpu_allocator()
+        api.tune_cpu_allocator()
 
 
 def _register() -> None:
@@ -136,4 +136,4 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["COMMAND_MODULES", "LatentlabGroup", "OOM_ADVICE", "fail", "main"]
+__all__ = ["COMMAND_MODULES", "OOM_ADVICE", "LatentlabGroup", "fail", "main"]

@@ -6,24 +6,27 @@ import math
 
 import click
 
+from .. import api
 from ..errors import LatentlabError
 
 NOISE_MODES = ("const", "random", "none")
-
-# One home for these (re-exported for the commands): the strength limit, the number check and the
-# overwrite guard live in the library, so the CLI, the UI and the API refuse the same inputs.
-from ..editing.pipeline import MAX_STRENGTH, finite_number  # noqa: E402
-from ..editing.render import refuse as refuse_existing  # noqa: E402
+#: The strength limit of edits, transfers and truncation psi (:data:`latentlab.api.MAX_STRENGTH`).
+MAX_STRENGTH = api.MAX_STRENGTH
+#: Projection presets (:data:`latentlab.api.PRESETS`) and the default of every command.
+PRESET_NAMES = tuple(api.PRESETS)
+DEFAULT_PRESET = "pti"
+PRESET_HELP = ("pti: a short W projection as the pivot, then pivotal tuning of the generator for this person "
+               "(results render with the tuned generator; latents carry NAME.pti.safetensors beside them); "
+               "fast: at most 200 steps with early stop, no tuning (a lookalike); paper: the paper's recipe "
+               "(W+, pixel 0.5 + LPIPS 1, noise reg 5e5, 1000 steps); nvidia: NVIDIA's projector (W, LPIPS "
+               "only, noise reg 1e5, 1000 steps).")
 
 
 def output_name(name: str) -> str:
-    """``--name`` as a plain file name inside the output folder; one-line LatentlabError for a
-    path (``../x``, ``a/b``), ``.``/``..``, a hidden name or control characters."""
-    if (not name or name in (".", "..") or name.startswith(".") or any(c in name for c in "/\\\0")
-            or any(ord(c) < 32 for c in name)):
-        raise LatentlabError(f"--name {name!r}: must be a plain file name (no folders, not hidden); "
-                             "choose the folder with --outdir")
-    return name
+    """``--name`` as a plain file name inside the output folder (:func:`latentlab.api.plain_file_name`);
+    one-line LatentlabError for a path (``../x``, ``a/b``), ``.``/``..``, a hidden name or control
+    characters."""
+    return api.plain_file_name(name, "--name")
 
 
 class FiniteFloat(click.FloatRange):
@@ -46,12 +49,19 @@ def device_option(f):
 
 
 def network_option(f):
-    return click.option("--network", "network", default="ffhq-mobile", show_default=True,
+    """``--network NAME|PATH|URL`` (default: the registry's default model)."""
+    return click.option("--network", "network", default=api.DEFAULT_MODEL, show_default=True,
                         metavar="NAME|PATH|URL",
                         help="Registry name (latentlab models list), checkpoint file, or http(s) URL.")(f)
 
 
+def preset_choice() -> click.Choice:
+    """A click choice of the projection presets."""
+    return click.Choice(list(PRESET_NAMES))
+
+
 def truncation_options(f):
+    """``--trunc``, ``--trunc-cutoff``, ``--noise-mode``, ``--class``, ``--w-avg-samples``."""
     f = click.option("--w-avg-samples", type=click.IntRange(min=1), default=None,
                      help="Re-estimate w_avg as the mean of mapping(z) over N latents (cached).")(f)
     f = click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
@@ -66,13 +76,29 @@ def truncation_options(f):
 
 
 def load_model(network: str, device: str, w_avg_samples: int | None = None):
-    """Load a generator for a command; errors are LatentlabError (printed as one line)."""
-    from ..registry import load_generator, resolve_device
-
-    dev = resolve_device(device)
-    return load_generator(network, dev, w_avg_samples=w_avg_samples, progress=True)
+    """Load a generator for a command (:func:`latentlab.api.load_generator`); errors are
+    LatentlabError (printed as one line)."""
+    return api.load_generator(network, api.resolve_device(device), w_avg_samples=w_avg_samples, progress=True)
 
 
 def check_truncation(G, truncation_cutoff: int | None) -> None:
+    """One-line error when ``--trunc-cutoff`` exceeds G's W+ rows."""
     if truncation_cutoff is not None and truncation_cutoff > G.num_ws:
         raise LatentlabError(f"--trunc-cutoff {truncation_cutoff} exceeds the {G.num_ws} W+ rows of this model")
+
+
+__all__ = [
+    "DEFAULT_PRESET",
+    "MAX_STRENGTH",
+    "NOISE_MODES",
+    "PRESET_HELP",
+    "PRESET_NAMES",
+    "FiniteFloat",
+    "check_truncation",
+    "device_option",
+    "load_model",
+    "network_option",
+    "output_name",
+    "preset_choice",
+    "truncation_options",
+]

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..editing.layers import SPEC_HELP
+from .. import api
 from ..errors import LatentlabError
-from ._common import MAX_STRENGTH, device_option, finite_number, network_option
+from ._common import (
+    DEFAULT_PRESET,
+    PRESET_HELP,
+    device_option,
+    load_model,
+    network_option,
+    preset_choice,
+)
 
-INPUT_HELP = ("Inputs are photos (aligned and projected on the fly with --preset, default fast; the result is "
+SPEC_HELP = api.SPEC_HELP
+INPUT_HELP = ("Inputs are photos (aligned and projected on the fly with --preset, default pti; the result is "
               "cached and reused) or latent .npz files from `latentlab project` or another editing command.")
 PHOTO_HELP = ("Original photo of the latent .npz input that results are pasted into ({which}), for the "
               "_pasted outputs; without it a latent input gives aligned results only (photo paths stored "
               "inside latent files are never opened). Photo inputs need no --photo.")
+#: File suffix of latent inputs; anything else is a photo.
+LATENT_SUFFIX = ".npz"
+
+
+def is_latent_input(arg: str | Path) -> bool:
+    """True when ``arg`` names a latent file (``.npz``), False for a photo."""
+    return Path(arg).suffix.lower() == LATENT_SUFFIX
 
 
 def editing_options(default_outdir: str, photo_for: str = "the first input"):
@@ -34,10 +50,8 @@ def editing_options(default_outdir: str, photo_for: str = "the first input"):
                                                           "projection exists (and do not cache).")(f)
         f = click.option("--num-steps", type=click.IntRange(min=1), default=None,
                          help="Projection steps for photo inputs (default: the preset's).")(f)
-        f = click.option("--preset", type=click.Choice(["fast", "seed", "nvidia", "pti"]), default="fast",
-                         show_default=True, help="Projection preset for photo inputs (pti: a W projection, "
-                                                 "then pivotal tuning of the generator for this person; "
-                                                 "results render with the tuned generator).")(f)
+        f = click.option("--preset", type=preset_choice(), default=DEFAULT_PRESET, show_default=True,
+                         help="Projection preset for photo inputs. " + PRESET_HELP)(f)
         f = device_option(f)
         f = click.option("--force", is_flag=True, help="Overwrite existing outputs.")(f)
         f = click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path(default_outdir),
@@ -53,8 +67,6 @@ class Session:
 
     def __init__(self, network: str, device: str, preset: str, num_steps: int | None, no_cache: bool,
                  face_index: int, rows_exact: bool, photo: Path | None = None) -> None:
-        from ._common import load_model
-
         self.network = network
         self.G = load_model(network, device)
         self.preset = preset
@@ -63,89 +75,52 @@ class Session:
         self.face_index = face_index
         self.rows_exact = rows_exact
         self.photo = photo  # --photo: the original photo of the input results are pasted into
+        self.notes: list[str] = []
 
     @classmethod
-    def from_kwargs(cls, kw: dict[str, Any]) -> "Session":
+    def from_kwargs(cls, kw: dict[str, Any]) -> Session:
+        """A session from the keywords of :func:`editing_options` (removed from ``kw``)."""
         return cls(kw.pop("network"), kw.pop("device"), kw.pop("preset"), kw.pop("num_steps"), kw.pop("no_cache"),
                    kw.pop("face_index"), kw.pop("rows_exact"), kw.pop("photo", None))
 
-    def config(self):
-        """The projector settings for photo inputs (as :func:`latentlab.api.project` builds them)."""
-        from ..inversion.project import preset_config
-
-        return preset_config(self.preset, num_steps=self.num_steps)
-
-    def latent(self, arg: "str | Path", *, paste_into: bool = False):
-        """``arg`` (photo or latent .npz) resolved; with ``paste_into`` it is the input results are
-        pasted into and gets ``--photo`` (refused for a photo input, which is its own original)."""
-        from ..editing.inputs import LATENT_SUFFIXES, resolve_latent
-
+    def projection(self, arg: str | Path, *, paste_into: bool = False) -> api.Projection:
+        """``arg`` (a photo, projected with the session's preset, or a latent .npz) as a
+        :class:`latentlab.api.Projection` (:func:`latentlab.api.project`). With ``paste_into`` it
+        is the input results are pasted into: it gets ``--photo`` (refused for a photo input, which
+        is its own original), and a latent input without one notes that aligned results only are
+        written (:meth:`echo_notes`)."""
+        latent = is_latent_input(arg)
         photo = self.photo if paste_into else None
-        if photo is not None and Path(arg).suffix.lower() not in LATENT_SUFFIXES:
+        if photo is not None and not latent:
             raise LatentlabError(f"--photo is for a latent .npz input; {arg} is a photo, its own original")
-        return resolve_latent(arg, self.G, network=self.network, config=self.config(), preset=self.preset,
-                              cache=self.cache, face_index=self.face_index,
-                              log=lambda m: click.echo(m, err=True), photo=photo)
+        config = {"num_steps": self.num_steps} if self.num_steps is not None and not latent else {}
+        p = api.project(arg, self.G, preset=self.preset, network=self.network, cache=self.cache,
+                        face_index=self.face_index, original=photo, progress=True, **config)
+        if paste_into and latent and not p.can_paste and p.transform is not None:
+            how = ("it names a photo path, which is never opened; pass --photo PATH to use it"
+                   if p.settings.get("photo") else "pass --photo PATH to paste results into it")
+            self.notes.append(f"latentlab: {arg}: no original photo given ({how}); writing aligned results only")
+        return p
 
-    def projection(self, arg: "str | Path", *, paste_into: bool = False):
-        """``arg`` as a :class:`latentlab.api.Projection` (see :meth:`latent`): what the commands
-        hand to the API's editing functions."""
-        from ..api import Projection
-
-        return Projection(self.G, self.latent(arg, paste_into=paste_into), network=self.network)
+    def echo_notes(self) -> None:
+        """Print the notes gathered while reading inputs (on stderr), once, before outputs are written."""
+        for note in self.notes:
+            click.echo(note, err=True)
+        self.notes = []
 
     def refuse_photo(self, why: str) -> None:
         """One-line error when --photo was given to a mode that pastes nothing (``why``)."""
         if self.photo is not None:
             raise LatentlabError(f"--photo is not used {why}")
 
-    def rows(self, spec: str) -> list[int]:
-        from ..editing.layers import parse_layers
+    def describe(self, spec: str) -> str:
+        """A layer-range spec resolved on the model, as text (``rows:0-4 (4-16 px)``); one-line
+        errors for a bad spec."""
+        return api.describe_layers(self.G, spec, rows_exact=self.rows_exact)
 
-        return parse_layers(spec, self.G, rows_exact=self.rows_exact)
-
-    def describe(self, rows: list[int]) -> str:
-        from ..editing.layers import describe_rows
-
-        return describe_rows(rows, self.G)
-
-
-def strength_value(text: str, what: str) -> tuple[float, str]:
-    """``1.5`` -> (1.5, "w"): W units; ``1.5s`` or ``1.5σ`` -> (1.5, "sigma"): multiples of the
-    direction's sigma (:meth:`latentlab.editing.directions.Direction.sigma`). One-line errors."""
-    body = text.strip()
-    unit = "w"
-    if body[-1:] in ("s", "S", "σ"):
-        body, unit = body[:-1], "sigma"
-    try:
-        float(body)
-    except ValueError:
-        raise LatentlabError(f"{what}: {text!r} is not a number (W units, or ending in 's' for sigma: "
-                             "1.5 or 1s)") from None
-    return finite_number(body, what, MAX_STRENGTH), unit
-
-
-def split_strength(spec: str, what: str) -> tuple[str, float, str | None, str]:
-    """``TARGET:STRENGTH[@LAYERS]`` -> (target, strength, layers or None, unit). One-line errors."""
-    body, layers = spec, None
-    if "@" in spec:
-        body, layers = spec.rsplit("@", 1)
-        if not layers:
-            raise LatentlabError(f"{what} {spec!r}: empty layer range after '@'")
-    if ":" not in body:
-        raise LatentlabError(f"{what} {spec!r}: expected TARGET:STRENGTH[@LAYERS], e.g. smile.npz:1.5@0-5")
-    target, strength = body.rsplit(":", 1)
-    value, unit = strength_value(strength, f"{what} {spec!r}: strength")
-    if not target:
-        raise LatentlabError(f"{what} {spec!r}: missing the direction before ':'")
-    return target, value, layers, unit
-
-
-def parse_strength(value: str, what: str) -> tuple[float, str | None, str]:
-    """``STRENGTH[@LAYERS]`` -> (strength, layers or None, unit); STRENGTH as in :func:`strength_value`."""
-    text, layers = (value.split("@", 1) + [None])[:2] if "@" in value else (value, None)
-    strength, unit = strength_value(text, what)
-    return strength, layers, unit
+    def describe_rows(self, rows: Sequence[int]) -> str:
+        """W+ row indices of the model, as text (``rows:0-4 (4-16 px)``)."""
+        return api.describe_layers(self.G, "rows:" + ",".join(str(int(r)) for r in rows))
 
 
 class GreedyListCommand(click.Command):
@@ -170,9 +145,10 @@ class GreedyListCommand(click.Command):
 
 
 def greedy_command(name: str, greedy: tuple[str, ...], **kwargs: Any):
+    """``click.command(name)`` whose options ``greedy`` take several values (:class:`GreedyListCommand`)."""
     cls = type(f"Greedy_{name}", (GreedyListCommand,), {"greedy": greedy})
     return click.command(name, cls=cls, **kwargs)
 
 
-__all__ = ["INPUT_HELP", "PHOTO_HELP", "SPEC_HELP", "Session", "editing_options", "greedy_command", "parse_strength",
-           "split_strength"]
+__all__ = ["INPUT_HELP", "PHOTO_HELP", "SPEC_HELP", "Session", "editing_options", "greedy_command",
+           "is_latent_input"]

@@ -1,24 +1,28 @@
-"""``latentlab demo``: argument parsing for the demo; its steps live in :mod:`latentlab.demo`."""
+"""``latentlab demo``: argument parsing for the demo; its steps live in :mod:`latentlab.demo`
+(imported when the command runs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from ..demo import ESSENTIAL, NETWORK, STEPS, DemoContext, command_line, demo_photo  # noqa: F401  (re-exported)
-from ..demo import run_demo as _run_demo
 from ..errors import LatentlabError
 from ._common import device_option
 
+#: The demo's steps: None runs :data:`latentlab.demo.STEPS`; a list of (name, step) pairs replaces them.
+STEPS: list[tuple[str, Any]] | None = None
+
 
 def run_demo(outdir: Path, **kwargs: Any) -> tuple[Path, list[str]]:
-    """:func:`latentlab.demo.run_demo` with this module's :data:`STEPS` (looked up when called, so a
-    caller may replace them) and progress on the terminal."""
+    """:func:`latentlab.demo.run_demo` with this module's :data:`STEPS` when set (looked up when
+    called) and progress lines on the terminal. Returns (report path, failed step names)."""
+    from ..demo import run_demo as run
+
     kwargs.setdefault("echo", click.echo)
-    echo: Callable[[str], None] = kwargs.pop("echo")
-    return _run_demo(outdir, steps=STEPS, echo=echo, **kwargs)
+    kwargs.setdefault("steps", STEPS)
+    return run(outdir, **kwargs)
 
 
 @click.command("demo")

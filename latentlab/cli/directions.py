@@ -7,9 +7,16 @@ from pathlib import Path
 
 import click
 
+from .. import api
 from ..errors import LatentlabError
-from ..engine.options import engine_options
-from ._common import MAX_STRENGTH, FiniteFloat, device_option, network_option, refuse_existing
+from ._common import (
+    MAX_STRENGTH,
+    FiniteFloat,
+    device_option,
+    load_model,
+    network_option,
+)
+from .engine_options import engine_options
 
 
 @click.group("directions")
@@ -72,48 +79,21 @@ def fit_cmd(network: str, attributes: str, num_samples: int, seed: int, truncati
     tasks (--network must be loadable on every node: a registry name or a shared path); the cache
     is written here and the classifier is fitted here, with the same result as --engine local.
     """
-    from ..assets import cache_dir
-    from ..editing.attributes import model_key
-    from ..editing.fit import collect_samples, fit_direction
-    from ..faces.attributes import ATTRIBUTES
-    from ._common import load_model
+    def on_samples(n: int, faces: int | None) -> None:
+        if faces is not None:
+            click.echo(f"{n} samples, a face found in {faces}")
 
-    names = _names(attributes, "--attribute")
-    conds = _names(condition, "--condition")
-    for n in names + conds:
-        if n not in ATTRIBUTES:
-            raise LatentlabError(f"unknown attribute {n!r}; known: {', '.join(ATTRIBUTES)}")
-    if out is not None and (outdir is not None or len(names) != 1):
-        raise LatentlabError("--out takes one attribute; use --outdir for several")
-    key = model_key(network)
-    if out is not None:
-        paths = {names[0]: out}
-    else:
-        folder = outdir if outdir is not None else cache_dir() / "directions" / key
-        paths = {n: folder / f"{n}.npz" for n in names}
-    refuse_existing(list(paths.values()), force)
-
-    G = load_model(network, device)
-    compute_chunks = None
-    if engine == "ray":
-        from ..engine.ray_engine import ray_chunk_runner, require_ray
-
-        require_ray()
-        compute_chunks = ray_chunk_runner(network=str(network), device=device, address=ray_address,
-                                          workers=ray_workers, threads_per_worker=threads_per_worker)
-    samples = collect_samples(G, num_samples, seed=seed, truncation_psi=truncation_psi, model=key,
-                              cache=not no_cache, batch=batch, progress=True, compute_chunks=compute_chunks)
-    if "face_found" in samples.scores:
-        click.echo(f"{len(samples)} samples, a face found in {int(samples.scores['face_found'].sum())}")
-    for n in names:
-        d = fit_direction(G, n, samples=samples, seed=seed, truncation_psi=truncation_psi,
-                          condition=[c for c in conds if c != n], fraction=fraction, val_fraction=val_fraction,
-                          method=method, model=key, layers=layers, progress=False)
-        d.save(paths[n], force=force)
+    fitted = api.fit_directions(network, _names(attributes, "--attribute"), num_samples=num_samples, seed=seed,
+                                truncation_psi=truncation_psi, condition=_names(condition, "--condition"),
+                                fraction=fraction, val_fraction=val_fraction, method=method, layers=layers, out=out,
+                                outdir=outdir, cache=not no_cache, batch=batch, force=force, device=device,
+                                engine=engine, ray_address=ray_address, ray_workers=ray_workers,
+                                threads_per_worker=threads_per_worker, progress=True, on_samples=on_samples)
+    for d in fitted:
         m = d.meta
-        cond = f", conditioned on {','.join(m['condition'])}" if m["condition"] else ""
-        click.echo(f"{n}: validation accuracy {m['val_accuracy']:.3f} ({m['n_val']} held out of {m['n_used']}), "
-                   f"layers {d.layers}{cond} -> {paths[n]}")
+        cond = f", conditioned on {','.join(m['condition'])}" if m.get("condition") else ""
+        click.echo(f"{d.attribute}: validation accuracy {m['val_accuracy']:.3f} ({m['n_val']} held out of "
+                   f"{m['n_used']}), layers {d.layers}{cond} -> {d.path}")
 
 
 @command.command("list")
@@ -124,28 +104,12 @@ def fit_cmd(network: str, attributes: str, num_samples: int, seed: int, truncati
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_cmd(network: str | None, directions_dirs: tuple[Path, ...], as_json: bool) -> None:
     """Shipped and user directions with their metadata (first folder wins for a name)."""
-    from ..editing.attributes import PACKAGE_DIR, available_attributes, model_key, models_with_directions
-    from ..editing.directions import load_direction
-
-    models = [model_key(network)] if network else models_with_directions(directions_dirs)
-    rows = []
-    for m in models:
-        for name, path in sorted(available_attributes(m, directions_dirs).items()):
-            try:
-                d = load_direction(path)
-                meta = d.meta if isinstance(d.meta, dict) else {}
-                layers = d.layers
-            except LatentlabError as exc:
-                meta, layers = {"error": str(exc)}, "?"
-            shipped = PACKAGE_DIR in path.resolve().parents
-            rows.append({"model": m, "attribute": name, "layers": layers, "samples": meta.get("samples"),
-                         "val_accuracy": meta.get("val_accuracy"), "condition": meta.get("condition", []),
-                         "source": "shipped" if shipped else "user", "path": str(path), "meta": meta})
+    rows = api.list_directions(network, directions_dirs)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"no directions for {model_key(network)}" if network else "no directions installed")
+        click.echo(f"no directions for {api.model_key(network)}" if network else "no directions installed")
         return
     header = ("MODEL", "ATTRIBUTE", "LAYERS", "SAMPLES", "VAL_ACC", "SOURCE", "PATH")
     table = [(r["model"], r["attribute"] + (f" | {','.join(r['condition'])}" if r["condition"] else ""),
@@ -163,7 +127,7 @@ def list_cmd(network: str | None, directions_dirs: tuple[Path, ...], as_json: bo
               help="SeFa: eigenvectors of the stacked style-affine weights of LAYERS (closed form). "
                    "GANSpace: PCA of sampled W, applied on LAYERS.")
 @click.option("--layers", default="all", show_default=True,
-              help="Layer range the components are computed for and act on (seed rows, a name, or px).")
+              help="Layer range the components are computed for and act on (reference rows, a name, or px).")
 @click.option("--num", "num_components", type=click.IntRange(min=1), default=10, show_default=True,
               help="How many components to list, strongest first.")
 @click.option("--samples", "num_samples", type=click.IntRange(min=2), default=20000, show_default=True,
@@ -175,11 +139,7 @@ def components_cmd(network: str, method: str, layers: str, num_components: int, 
 
     Use one with `latentlab edit --sefa K:S@LAYERS` or `--ganspace K:S@LAYERS`.
     """
-    from ..editing.unsupervised import format_components, ganspace, sefa
-    from ._common import load_model
-
     G = load_model(network, device)
-    comps = (sefa(G, layers, num_components=num_components) if method == "sefa"
-             else ganspace(G, layers, num_samples=num_samples, num_components=num_components))
+    _, table = api.components(G, method, layers, num_components=num_components, num_samples=num_samples)
     click.echo(f"{method} components of {network} on layers {layers}:")
-    click.echo(format_components(comps, G, limit=num_components))
+    click.echo(table)

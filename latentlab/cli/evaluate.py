@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
-from ..engine.options import engine_options
-from ._common import device_option, network_option
+from .. import api
+from ..errors import LatentlabError
+from ._common import PRESET_NAMES, device_option, network_option
+from .engine_options import engine_options
 from .project import config_options
 
 
@@ -16,7 +18,7 @@ from .project import config_options
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @network_option
 @click.option("--preset", "presets", default="fast,pti", show_default=True,
-              help="Comma-separated projection presets to compare (fast, seed, nvidia, pti).")
+              help=f"Comma-separated projection presets to compare ({', '.join(PRESET_NAMES)}).")
 @config_options
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: results.csv, results.json, report.html and OUTDIR/<preset>/<photo>/ "
@@ -39,15 +41,11 @@ def command(photos: tuple[Path, ...], network: str, presets: str, outdir: Path, 
     report.html (the summary table and, per photo, photo | one reconstruction per preset).
     Projection flags (--num-steps, --pti-steps, ...) apply to every preset given.
     """
-    from ..evaluation import evaluate
-    from ..inversion.runner import collect_photos
-
     names = [p.strip() for p in presets.split(",") if p.strip()]
-    overrides["optimize_noise"] = optimize_noise
-    ev = evaluate(collect_photos(photos), names, outdir=outdir, network=network, device=device, force=force,
-                  overrides=overrides, align=not no_align,
-                  engine={"engine": engine, "ray_address": ray_address, "ray_workers": ray_workers,
-                          "threads_per_worker": threads_per_worker})
+    ev = api.evaluate(photos, names, outdir, network=network, device=device, force=force, align=not no_align,
+                      engine=engine, ray_address=ray_address, ray_workers=ray_workers,
+                      threads_per_worker=threads_per_worker, progress=True, optimize_noise=optimize_noise,
+                      **overrides)
     cols = ("psnr", "lpips_alex", "ms_ssim", "id_cosine", "dlib_distance", "dlib_same_person_rate", "seconds")
     click.echo("(means over the photos; dlib_same_person_rate: share of reconstructions dlib calls the same person)")
     click.echo("preset  " + "  ".join(f"{c:>12}" for c in cols))
@@ -58,7 +56,5 @@ def command(photos: tuple[Path, ...], network: str, presets: str, outdir: Path, 
     click.echo(f"latentlab: wrote {ev.files['csv']}, {ev.files['json']} and {ev.files['html']}")
     failed = [r for r in ev.rows if r.get("error")]
     if failed:
-        from ..errors import LatentlabError
-
         raise LatentlabError(f"{len(failed)} of {len(ev.rows)} photo projections failed; first: "
                              f"{failed[0]['preset']} {failed[0]['photo']}: {failed[0]['error']}")

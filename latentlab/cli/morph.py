@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
-from ._editing import Session, editing_options
+from .. import api
+from ..errors import LatentlabError
 from ._common import FiniteFloat
+from ._editing import Session, editing_options
 
 
 @click.command("morph")
@@ -26,28 +28,24 @@ def command(a: Path, b: Path, frames: int, fps: float, out: Path | None, size: i
 
     Writes the aligned video (--out), <video>_strip.png (5 frames), and, when A's original photo is
     known (A is a photo, or --photo), <video stem>_pasted.mp4 (each frame pasted into A's photo).
+    Tuned inputs (--preset pti) draw each frame with the blend (1 - t) A's tuning + t B's.
     Videos are written under a temporary name and renamed when complete: an interrupted run leaves
     no partial video under the final name.
     """
-    import numpy as np
-
-    from .. import api
-    from ..editing.render import refuse, resize, save_video, strip
-    from ..imageio import save_image
-
+    if out is not None and out.suffix.lower() not in (".mp4", ".gif"):
+        raise LatentlabError(f"--out {out}: a video must end in .mp4 or .gif")
     s = Session.from_kwargs(kw)
     pa, pb = s.projection(a, paste_into=True), s.projection(b)
     out = out or outdir / f"{pa.name}_to_{pb.name}.mp4"
     strip_path = out.with_name(out.stem + "_strip.png")
     pasted_path = out.with_name(out.stem + "_pasted" + out.suffix)
     paste = pa.can_paste and not no_paste
-    refuse([out, strip_path] + ([pasted_path] if paste else []), force)
-    # Tuned inputs: each frame is drawn by base + (1 - t) delta_A + t delta_B (see latentlab.api.morph).
+    api.refuse_existing([out, strip_path] + ([pasted_path] if paste else []), force)
+    if not no_paste:
+        s.echo_notes()
     morph = api.morph(pa, pb, frames)
-    imgs = [im.array for im in morph]
-    save_video([resize(im, size) for im in imgs], out, fps=fps, force=force)
-    keys = np.unique(np.linspace(0, frames - 1, min(5, frames)).round().astype(int))
-    save_image(strip([imgs[k] for k in keys]), strip_path, force=force)
+    morph.save(out, fps=fps, force=force, size=size)
+    morph.strip(count=5).save(strip_path, force=force)
     if paste:
-        save_video([im.array for im in morph.paste()], pasted_path, fps=fps, force=force)
+        morph.paste().save(pasted_path, fps=fps, force=force)
     click.echo(f"latentlab: wrote {out} ({frames} frames)" + (f" and {pasted_path}" if paste else ""))

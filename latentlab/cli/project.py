@@ -7,9 +7,17 @@ from typing import Any
 
 import click
 
-from ..engine.options import engine_options
-from ..ops.cpu import PRECISIONS
-from ._common import FiniteFloat, device_option, network_option
+from .. import api
+from ..errors import LatentlabError
+from ._common import (
+    DEFAULT_PRESET,
+    PRESET_HELP,
+    FiniteFloat,
+    device_option,
+    network_option,
+    preset_choice,
+)
+from .engine_options import engine_options
 
 #: ProjectorConfig field -> (flag, type, help). Every weight and schedule value is a flag; an unset
 #: flag keeps the preset's value.
@@ -31,7 +39,7 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("loss_resolution", "--loss-res", click.IntRange(min=32), "Resolution at which losses are computed."),
     ("early_stop_patience", "--early-stop", click.IntRange(min=0), "Stop after N steps without LPIPS gain (0: never)."),
     ("seed", "--seed", int, "Random seed (noise maps, latent noise)."),
-    ("precision", "--precision", click.Choice(list(PRECISIONS)),
+    ("precision", "--precision", click.Choice(list(api.PRECISIONS)),
      "fp32 (default; pti: auto) or bf16 autocast for synthesis and LPIPS: faster on CPUs with "
      "AVX512-BF16/AMX; loss ~4e-5 (ffhq-mobile) to ~2e-2 (config-f) relative off. auto: bf16 where "
      "the CPU computes it natively, else fp32."),
@@ -54,7 +62,7 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
      "Pivotal tuning: stop when LPIPS (VGG16) falls below this (0 = never)."),
     ("tuning_tune", "--pti-tune", click.Choice(["all", "convs"]),
      "Pivotal tuning: all synthesis weights, or all but the style affines."),
-    ("tuning_precision", "--pti-precision", click.Choice(list(PRECISIONS)),
+    ("tuning_precision", "--pti-precision", click.Choice(list(api.PRECISIONS)),
      "Pivotal tuning: fp32, bf16 autocast, or auto (default: bf16 where the CPU computes it natively)."),
     ("tuning_delta_dtype", "--pti-delta-dtype", click.Choice(["float16", "float32"]),
      "Pivotal tuning: precision of the stored delta (latent.pti.safetensors)."),
@@ -62,6 +70,8 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
 
 
 def config_options(f):
+    """Every :data:`CONFIG_FLAGS` flag and ``--optimize-noise/--no-optimize-noise`` (all default None:
+    the preset's value)."""
     for field, flag, typ, help_text in reversed(CONFIG_FLAGS):
         f = click.option(flag, field, type=typ, default=None, help=help_text)(f)
     f = click.option("--optimize-noise/--no-optimize-noise", "optimize_noise", default=None,
@@ -69,21 +79,10 @@ def config_options(f):
     return f
 
 
-def build_config(preset: str, overrides: dict[str, Any]):
-    """The preset's ProjectorConfig with the flags that were given (``tuning_*``: its pivotal tuning)."""
-    from ..inversion.project import preset_config
-
-    return preset_config(preset, **overrides)
-
-
 @click.command("project")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @network_option
-@click.option("--preset", type=click.Choice(["seed", "nvidia", "fast", "pti"]), default="seed", show_default=True,
-              help="seed: W+, pixel 0.5 + LPIPS 1, noise reg 5e5; nvidia: W, LPIPS only, 1e5, 1000 steps; "
-                   "fast: best quality per second on CPU; pti: a short W projection as the pivot, then "
-                   "pivotal tuning of the generator for this person (writes latent.pti.safetensors beside "
-                   "latent.npz; every command then renders the latent with the tuned generator).")
+@click.option("--preset", type=preset_choice(), default=DEFAULT_PRESET, show_default=True, help=PRESET_HELP)
 @config_options
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; one subfolder per photo.")
@@ -95,7 +94,7 @@ def build_config(preset: str, overrides: dict[str, Any]):
                    "of 4 saves no time per photo and needs 3x the memory].")
 @click.option("--save-video", is_flag=True, help="Also write an MP4 of the optimisation.")
 @click.option("--compare-methods", is_flag=True,
-              help="Run the seed's method 1 (pixel loss) and method 2 (VGG feature loss) and write one "
+              help="Run the paper's method 1 (pixel loss) and method 2 (VGG feature loss) and write one "
                    "figure 'input | (1) | (2)' per photo.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs (with it, every photo is projected "
                                              "again unless --skip-existing is given too).")
@@ -130,28 +129,19 @@ def command(ctx: click.Context, photos: tuple[Path, ...], network: str, preset: 
     being projected, says how many were and were not written, and exits with 130.
     With --engine ray, OUTDIR must be a folder every node of the cluster sees.
     """
-    from ..engine.folder import MANIFEST_NAME, run_projection
-    from ..errors import LatentlabError
-    from ..inversion.runner import collect_photos
-
-    overrides["optimize_noise"] = optimize_noise
-    cfg = build_config(preset, overrides)
-    files = collect_photos(photos)
     if skip_existing is None:
         skip_existing = not force
 
     def on_result(row: dict[str, Any]) -> None:
         if row["status"] == "failed":
-            from tqdm.auto import tqdm
+            click.echo(f"latentlab: failed: {row['photo']}: {row['error']}")
 
-            tqdm.write(f"latentlab: failed: {row['photo']}: {row['error']}")
-
-    s = run_projection(files, network=network, config=cfg, outdir=outdir, align=not no_align,
-                       face_index=face_index, batch=batch, save_video=save_video,
-                       compare_methods=compare_methods, force=force, device=device, preset=preset,
-                       skip_existing=skip_existing, on_result=on_result, engine=engine, ray_address=ray_address,
-                       ray_workers=ray_workers, threads_per_worker=threads_per_worker)
-    click.echo(f"latentlab: {s.line()}; outputs and {MANIFEST_NAME} in {outdir}")
+    s = api.project_photos(photos, outdir, preset, network=network, align=not no_align, face_index=face_index,
+                           batch=batch, save_video=save_video, compare_methods=compare_methods, force=force,
+                           skip_existing=skip_existing, device=device, engine=engine, ray_address=ray_address,
+                           ray_workers=ray_workers, threads_per_worker=threads_per_worker, progress=True,
+                           on_result=on_result, optimize_noise=optimize_noise, **overrides)
+    click.echo(f"latentlab: {s.line()}; outputs and {s.manifest.name} in {outdir}")
     if s.interrupted:
         extra = (f", {len(s.failed)} failed" if s.failed else "") + (f", {s.skipped} done before" if s.skipped else "")
         click.echo(f"latentlab: interrupted: {s.done} photo(s) written, {s.not_written} not written{extra}; "
@@ -163,4 +153,4 @@ def command(ctx: click.Context, photos: tuple[Path, ...], network: str, preset: 
         if len(s.failed) == 1:
             raise LatentlabError(first)
         raise LatentlabError(f"{len(s.failed)} of {s.total} photos failed; first: {first}; every reason is in "
-                             f"{Path(outdir) / MANIFEST_NAME}")
+                             f"{s.manifest}")

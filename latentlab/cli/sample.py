@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from ._common import check_truncation, device_option, load_model, network_option, refuse_existing, truncation_options
+from .. import api
+from ._common import (
+    check_truncation,
+    device_option,
+    load_model,
+    network_option,
+    truncation_options,
+)
 
 
 @click.command("sample")
@@ -34,12 +41,9 @@ def command(network: str, seeds: str, truncation_psi: float, truncation_cutoff: 
     Existing files in --outdir are never overwritten without --force: the command stops with an
     error before computing anything.
     """
-    from .. import api
-    from ..sampling import parse_seeds
-
-    seed_list = parse_seeds(seeds)
+    seed_list = api.parse_seeds(seeds)
     outputs = [outdir / f"seed{s:04d}.png" for s in seed_list] + [outdir / "grid.png", outdir / "samples.npz"]
-    refuse_existing(outputs, force)  # before loading anything
+    api.refuse_existing(outputs, force)  # before loading anything
 
     G = load_model(network, device, w_avg_samples)
     check_truncation(G, truncation_cutoff)

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import click
 
+from .. import api
+from ..errors import LatentlabError
 from ._editing import SPEC_HELP, Session, editing_options, greedy_command
 
 
 @greedy_command("style", ("--content", "--style"))
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--layers", default="9-18", show_default=True,
-              help="Rows taken from STYLE (default: the seed's style-transfer rows 9-18, i.e. rows 9..17 of "
+              help="Rows taken from STYLE (default: the style-transfer rows 9-18, i.e. rows 9..17 of "
                    "the 18-row layout = 128-1024 px). " + SPEC_HELP)
 @click.option("--grid", is_flag=True, help="Write the style-mixing figure: rows = --content, columns = --style.")
 @click.option("--content", "contents", multiple=True, type=click.Path(path_type=Path),
@@ -31,30 +33,24 @@ def command(inputs: tuple[Path, ...], layers: str, grid: bool, contents: tuple[P
     `latentlab style --grid --content A B --style X Y` writes OUTDIR/style_grid.png: NVIDIA's
     style-mixing figure, first row the styles, first column the contents, each cell a mix.
     """
-    from .. import api
-    from ..editing.render import grid as tile_grid
-    from ..editing.render import refuse, resize, write_result
-    from ..errors import LatentlabError
-    from ..imageio import save_image
-
     if grid:
         if inputs:
             raise LatentlabError("with --grid give the inputs with --content and --style, not as arguments")
         if not contents or not styles:
             raise LatentlabError("--grid needs at least one --content and one --style input")
         out = outdir / "style_grid.png"
-        refuse([out], force)
+        api.refuse_existing([out], force)
         s = Session.from_kwargs(kw)
         s.refuse_photo("with --grid (the grid pastes nothing)")
-        rows = s.rows(layers)
+        rows = s.describe(layers)
         c_lat = [s.projection(p) for p in contents]
         s_lat = [s.projection(p) for p in styles]
-        table: list[list] = [[None, *[resize(x.array, tile) for x in s_lat]]]
+        table: list[list] = [[None, *[api.resize(x.array, tile) for x in s_lat]]]
         for c in c_lat:
-            cells = [resize(api.style(c, x, layers, rows_exact=s.rows_exact).array, tile) for x in s_lat]
-            table.append([resize(c.array, tile), *cells])
-        save_image(tile_grid(table), out, force=force)
-        click.echo(f"latentlab: style rows {s.describe(rows)}; wrote {out}")
+            cells = [api.resize(api.style(c, x, layers, rows_exact=s.rows_exact).array, tile) for x in s_lat]
+            table.append([api.resize(c.array, tile), *cells])
+        api.save_image(api.grid(table), out, force=force)
+        click.echo(f"latentlab: style rows {rows}; wrote {out}")
         return
 
     if contents or styles:
@@ -62,10 +58,11 @@ def command(inputs: tuple[Path, ...], layers: str, grid: bool, contents: tuple[P
     if len(inputs) != 2:
         raise LatentlabError(f"give CONTENT and STYLE (2 inputs), got {len(inputs)}")
     s = Session.from_kwargs(kw)
-    rows = s.rows(layers)
+    rows = s.describe(layers)
     content, style = s.projection(inputs[0], paste_into=True), s.projection(inputs[1])
     name = f"{content.name}_x_{style.name}"
-    refuse([outdir / f"{name}_compare.png"], force)
-    write_result(outdir, name, api.style(content, style, layers, rows_exact=s.rows_exact), force=force,
-                 compare=[content.array, style.array])
-    click.echo(f"latentlab: style rows {s.describe(rows)} from {inputs[1]}; wrote {outdir}/{name}*")
+    result = api.style(content, style, layers, rows_exact=s.rows_exact)
+    api.refuse_existing(result.output_paths(outdir, name, compare=True), force)
+    s.echo_notes()
+    result.write(outdir, name, force=force, compare=[content.array, style.array])
+    click.echo(f"latentlab: style rows {rows} from {inputs[1]}; wrote {outdir}/{name}*")

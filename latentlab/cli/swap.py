@@ -7,33 +7,28 @@ from typing import Any
 
 import click
 
-from ..editing.pipeline import check_swap_tuning
-from ..editing.swap import DEFAULT_IDENTITY_LAYERS
+from .. import api
 from ..errors import LatentlabError
-from ._editing import SPEC_HELP, Session, editing_options, greedy_command
 from ._common import FiniteFloat
+from ._editing import SPEC_HELP, Session, editing_options, greedy_command
 
 
-def _tuning(value: str) -> "str | float":
+def _tuning(value: str) -> str | float:
     try:
-        return check_swap_tuning(value)
+        return api.check_swap_tuning(value)
     except LatentlabError as exc:
         raise click.BadParameter(str(exc)) from None
 
 
-def swap_one(s: Session, pa, pb, *, method: str, identity_layers: str, keep_layers: str, steps: int,
-             lr: float | None, init: str, outdir: Path, force: bool, tuning: "str | float" = "blend",
-             lpips_model=None) -> dict[str, Any]:
-    """Swap pa's face onto pb (both :class:`latentlab.api.Projection`) with :func:`latentlab.api.swap`
-    and write it (:func:`latentlab.editing.render.write_swap`). Returns the metrics written."""
-    from .. import api
-    from ..editing.render import output_paths, refuse, write_swap
+def _drawn_with(tuning: str | float) -> str:
+    """How a tuned swap result is drawn, for the summary line."""
+    if isinstance(tuning, float):
+        return f"{tuning:g} x A's tuning + {1 - tuning:g} x B's"
+    return {"blend": "the average of both tunings", "a": "A's tuning", "b": "B's tuning"}.get(tuning, "")
 
-    name = f"{pa.name}_on_{pb.name}"  # every output refused before the (masked: long) swap runs
-    refuse([*output_paths(outdir, name, pasted=pb.can_paste), outdir / f"{name}_metrics.json"], force)
-    result = api.swap(pa, pb, method=method, identity_layers=identity_layers, keep_layers=keep_layers, steps=steps,
-                      lr=lr, init=init, tuning=tuning, rows_exact=s.rows_exact, lpips_model=lpips_model)
-    return write_swap(outdir, pa, pb, result, force=force)
+
+def _cosine(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
 
 
 @greedy_command("swap", ("--chain",))
@@ -41,7 +36,7 @@ def swap_one(s: Session, pa, pb, *, method: str, identity_layers: str, keep_laye
 @click.option("--method", type=click.Choice(["mix", "masked"]), default="mix", show_default=True,
               help="mix: A's identity rows + B's other rows (instant). masked: optimise a latent whose face "
                    "region matches A and whose surroundings match B (Image2StyleGAN++-style, --steps).")
-@click.option("--identity-layers", default=DEFAULT_IDENTITY_LAYERS, show_default=True,
+@click.option("--identity-layers", default=api.DEFAULT_IDENTITY_LAYERS, show_default=True,
               help="mix: rows taken from A (default 0-7 = rows 0..6 of the 18-row layout, 4-32 px: face shape "
                    "and features; B keeps 64 px and finer: colours, lighting, skin, hair texture). " + SPEC_HELP)
 @click.option("--keep-layers", default="", help="mix: rows kept from B even inside --identity-layers "
@@ -63,7 +58,7 @@ def swap_one(s: Session, pa, pb, *, method: str, identity_layers: str, keep_laye
                    "OUTDIR/chain.png, the strip 'A - B - C' (top: inputs; below each: the previous face on it).")
 @editing_options("out/swap", photo_for="B")
 def command(inputs: tuple[Path, ...], method: str, identity_layers: str, keep_layers: str, steps: int,
-            lr: float | None, init: str, tuning: "str | float", chain: tuple[Path, ...], outdir: Path, force: bool,
+            lr: float | None, init: str, tuning: str | float, chain: tuple[Path, ...], outdir: Path, force: bool,
             **kw) -> None:
     """Put A's face on B: `latentlab swap A B`.
 
@@ -71,9 +66,6 @@ def command(inputs: tuple[Path, ...], method: str, identity_layers: str, keep_la
     when known), <a>_on_<b>.npz and <a>_on_<b>_metrics.json (dlib identity similarity of the result
     to A and to B). Inputs are photos (projected, cached) or latent .npz files.
     """
-    from ..editing.render import grid, refuse, resize
-    from ..imageio import save_image
-
     if chain and inputs:
         raise LatentlabError("give either A B or --chain A B C ..., not both")
     sources = list(chain) if chain else list(inputs)
@@ -84,32 +76,31 @@ def command(inputs: tuple[Path, ...], method: str, identity_layers: str, keep_la
     s = Session.from_kwargs(kw)
     if chain:
         s.refuse_photo("with --chain (pass photos as inputs to paste into them)")
-    identity_rows = s.rows(identity_layers)
-    if chain:
-        refuse([outdir / "chain.png"], force)
-    lpips_model = None
-    if method == "masked":
-        from ..losses import LPIPS
-
-        lpips_model = LPIPS().to(s.G.device)
-    lats = [s.projection(p, paste_into=(i == 1 and not chain)) for i, p in enumerate(sources)]
+    identity_rows = s.describe(identity_layers)
+    if keep_layers.strip():
+        s.describe(keep_layers)
+    lats = [s.projection(p, paste_into=bool(chain) or i == 1) for i, p in enumerate(sources)]
     pairs = [(0, 1)] if not chain else [((i - 1) % len(lats), i) for i in range(len(lats))]
+    # Every output is checked before the first (masked: long) swap runs.
+    paths = [outdir / "chain.png"] if chain else []
+    for ia, ib in pairs:
+        paths += api.swap_paths(outdir, lats[ia], lats[ib], tuning=tuning)
+    api.refuse_existing(paths, force)
+    s.echo_notes()
     results = {}
     for ia, ib in pairs:
-        r = swap_one(s, lats[ia], lats[ib], method=method, identity_layers=identity_layers, keep_layers=keep_layers,
-                     steps=steps, lr=lr, init=init, outdir=outdir, force=force, tuning=tuning,
-                     lpips_model=lpips_model)
+        pa, pb = lats[ia], lats[ib]
+        result = api.swap(pa, pb, method=method, identity_layers=identity_layers, keep_layers=keep_layers,
+                          steps=steps, lr=lr, init=init, tuning=tuning, rows_exact=s.rows_exact, progress=True)
+        r = api.write_swap(outdir, pa, pb, result, force=force)
         results[(ia, ib)] = r
-        ida, idb = r["identity_vs_a"]["cosine"], r["identity_vs_b"]["cosine"]
-        fmt = (lambda v: "n/a" if v is None else f"{v:.3f}")
-        drawn = {"blend": "the average of both tunings", "a": "A's tuning", "b": "B's tuning"}.get(
-            tuning, f"{tuning:g} x A's tuning + {1 - tuning:g} x B's" if isinstance(tuning, float) else "")
-        click.echo(f"latentlab: {r['name']} ({method}): identity cosine vs A {fmt(ida)}, vs B {fmt(idb)}"
-                   + (f"; drawn with {drawn}" if r.get("tuned") else ""))
+        click.echo(f"latentlab: {r['name']} ({method}): identity cosine vs A {_cosine(r['identity_vs_a']['cosine'])}, "
+                   f"vs B {_cosine(r['identity_vs_b']['cosine'])}"
+                   + (f"; drawn with {_drawn_with(tuning)}" if r.get("tuned") else ""))
     if chain:
-        top = [resize(x.target.array if x.target is not None else x.array, 256) for x in lats]
-        bottom = [resize(results[((i - 1) % len(lats), i)]["image"], 256) for i in range(len(lats))]
-        save_image(grid([top, bottom]), outdir / "chain.png", force=force)
+        top = [api.resize(x.target.array if x.target is not None else x.array, 256) for x in lats]
+        bottom = [api.resize(results[((i - 1) % len(lats), i)]["image"], 256) for i in range(len(lats))]
+        api.save_image(api.grid([top, bottom]), outdir / "chain.png", force=force)
         click.echo(f"latentlab: wrote {outdir / 'chain.png'}")
-    click.echo(f"latentlab: swap rows from A: {s.describe(identity_rows)}" if method == "mix"
+    click.echo(f"latentlab: swap rows from A: {identity_rows}" if method == "mix"
                else f"latentlab: masked swap, {steps} steps")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from ._editing import SPEC_HELP, Session, editing_options
+from .. import api
 from ._common import MAX_STRENGTH, FiniteFloat, output_name
+from ._editing import SPEC_HELP, Session, editing_options
 
 
 @click.command("transfer")
@@ -16,9 +17,10 @@ from ._common import MAX_STRENGTH, FiniteFloat, output_name
               help="The expression's start (e.g. a neutral photo or latent of anyone).")
 @click.option("--to", "to", required=True, type=click.Path(path_type=Path),
               help="The expression's end (the same person smiling, ...).")
-@click.option("--strength", type=FiniteFloat(-MAX_STRENGTH, MAX_STRENGTH), default=1.0, show_default=True, help="Multiplier of (to - from).")
+@click.option("--strength", type=FiniteFloat(-MAX_STRENGTH, MAX_STRENGTH), default=1.0, show_default=True,
+              help="Multiplier of (to - from).")
 @click.option("--layers", default="0-5", show_default=True,
-              help="Rows the change is applied on (default: the seed's smile rows 0-5, i.e. rows 0..4 of the "
+              help="Rows the change is applied on (default: the smile rows 0-5, i.e. rows 0..4 of the "
                    "18-row layout = 4-16 px). " + SPEC_HELP)
 @click.option("--name", default=None, help="Output name (default: <target>_transfer).")
 @editing_options("out/transfer", photo_for="TARGET")
@@ -31,15 +33,12 @@ def command(target: Path, from_: Path, to: Path, strength: float, layers: str, n
     (from | to | target | result). Inputs are photos (projected, cached) or latent .npz files.
     """
     name = output_name(name) if name is not None else None
-    from .. import api
-    from ..editing.render import refuse, write_result
-
     s = Session.from_kwargs(kw)
-    rows = s.rows(layers)
+    rows = s.describe(layers)
     t, a, b = s.projection(target, paste_into=True), s.projection(from_), s.projection(to)
     name = name or f"{t.name}_transfer"
-    refuse([outdir / f"{name}_compare.png"], force)
-    write_result(outdir, name, api.transfer(t, a, b, strength, layers, rows_exact=s.rows_exact), force=force,
-                 compare=[a.array, b.array, t.array])
-    click.echo(f"latentlab: transferred {from_} -> {to} x {strength:g} on {s.describe(rows)}; "
-               f"wrote {outdir}/{name}*")
+    result = api.transfer(t, a, b, strength, layers, rows_exact=s.rows_exact)
+    api.refuse_existing(result.output_paths(outdir, name, compare=True), force)
+    s.echo_notes()
+    result.write(outdir, name, force=force, compare=[a.array, b.array, t.array])
+    click.echo(f"latentlab: transferred {from_} -> {to} x {strength:g} on {rows}; wrote {outdir}/{name}*")

@@ -9,7 +9,14 @@ from pathlib import Path
 import click
 
 from ..errors import LatentlabError
-from ._common import device_option, load_model, network_option
+from ._common import (
+    DEFAULT_PRESET,
+    PRESET_HELP,
+    device_option,
+    load_model,
+    network_option,
+    preset_choice,
+)
 
 
 def _is_loopback(host: str) -> bool:
@@ -76,8 +83,8 @@ def _host_name(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
               help="Extra folder of <model>/<name>.npz directions (repeatable).")
 @click.option("--steps", type=click.IntRange(1, 5000), default=100, show_default=True,
               help="Projection steps the page proposes.")
-@click.option("--preset", type=click.Choice(["seed", "nvidia", "fast", "pti"]), default="seed", show_default=True,
-              help="Projection settings (the page sets steps and space).")
+@click.option("--preset", type=preset_choice(), default=DEFAULT_PRESET, show_default=True,
+              help="Projection settings (the page sets steps and space). " + PRESET_HELP)
 @device_option
 def command(network: str, host: str, port: int, allow_hosts: tuple[str, ...], memory_budget: int,
             direction_dirs: tuple[Path, ...], steps: int, preset: str, device: str) -> None:

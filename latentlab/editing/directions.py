@@ -69,11 +69,10 @@ class Direction:
         unless ``force``). Returns the path."""
         import io
 
-        from ..imageio import write_bytes_atomic
-        from .render import refuse
+        from ..imageio import refuse_existing, write_bytes_atomic
 
         path = Path(path)
-        refuse([path], force)
+        refuse_existing([path], force)
         buf = io.BytesIO()
         np.savez(buf, direction=np.asarray(self.vector, np.float32), name=np.array(self.name),
                  layers=np.array(self.layers), model=np.array(self.model),

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import LatentlabError
+from ..progress import Progress, ProgressArg, as_callback
 
 #: Samples per cache chunk (one file each for renders and scores).
 CHUNK = 32
@@ -77,7 +78,7 @@ def _save_npz(path: Path, **arrays) -> None:
     tmp.replace(path)
 
 
-#: Default layer range (seed rows of StyleGAN2-1024's 18-row layout) per attribute.
+#: Default layer range (reference rows of StyleGAN2-1024's 18-row layout) per attribute.
 DEFAULT_LAYERS: dict[str, str] = {
     "smile": "0-5", "mouth_width": "0-5", "mouth_corner_lift": "0-5",
     "age": "0-9", "gender": "0-9", "eyes_open": "0-9",
@@ -129,7 +130,24 @@ def _load_chunk(path: Path, n: int) -> dict[str, np.ndarray] | None:
     return data
 
 
-def _render_chunk(G, z: np.ndarray, truncation_psi: float, batch: int, bar) -> dict[str, np.ndarray]:
+class _Count:
+    """Samples rendered and scored so far, reported as ``"render+score"`` progress events."""
+
+    def __init__(self, total: int, report: "Callable[[Progress], None] | None") -> None:
+        self.total, self.done, self.report = total, 0, report
+        if report is not None:
+            report(Progress("render+score", 0, total))
+
+    def update(self, n: int) -> None:
+        self.done += int(n)
+        if self.report is not None:
+            self.report(Progress("render+score", min(self.done, self.total), self.total))
+
+    def close(self) -> None:
+        return None
+
+
+def render_chunk(G, z: np.ndarray, truncation_psi: float, batch: int, bar: "_Count | None" = None) -> dict[str, np.ndarray]:
     t0 = time.perf_counter()
     zt = torch.from_numpy(z).to(G.device)
     with torch.inference_mode():
@@ -143,7 +161,7 @@ def _render_chunk(G, z: np.ndarray, truncation_psi: float, batch: int, bar) -> d
             "seconds": np.float64(time.perf_counter() - t0)}
 
 
-def _score_chunk(scorer: Scorer, images: np.ndarray) -> dict[str, np.ndarray]:
+def score_chunk(scorer: Scorer, images: np.ndarray) -> dict[str, np.ndarray]:
     t0 = time.perf_counter()
     raw = scorer(images)
     out = {}
@@ -159,7 +177,7 @@ def _score_chunk(scorer: Scorer, images: np.ndarray) -> dict[str, np.ndarray]:
 
 def collect_samples(G, num_samples: int, *, seed: int = 0, truncation_psi: float = 0.7,
                     scorer: Scorer | None = None, scorer_id: str | None = None, model: str = "",
-                    cache: bool = True, batch: int = 4, progress: bool = True,
+                    cache: bool = True, batch: int = 4, progress: ProgressArg = None,
                     compute_chunks: "Callable | None" = None) -> Samples:
     """Sample, render, score: the data a direction is fitted on.
 
@@ -177,8 +195,6 @@ def collect_samples(G, num_samples: int, *, seed: int = 0, truncation_psi: float
     score only), and calls ``on_done(job, renders or None, scores)`` for each; the results and the
     cache are the same either way.
     """
-    from tqdm.auto import tqdm
-
     if num_samples < 1:
         raise LatentlabError(f"--samples must be at least 1, got {num_samples}")
     if not 0 <= truncation_psi <= 1.5:
@@ -191,7 +207,7 @@ def collect_samples(G, num_samples: int, *, seed: int = 0, truncation_psi: float
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     z_all = sample_latents(G, num_samples, seed)
-    bar = tqdm(total=num_samples, desc="render+score", unit="img", disable=not progress)
+    bar = _Count(num_samples, as_callback(progress))
     results: dict[int, dict[str, np.ndarray]] = {}
     jobs: list[dict] = []
     for s in range(0, num_samples, CHUNK):
@@ -230,9 +246,9 @@ def collect_samples(G, num_samples: int, *, seed: int = 0, truncation_psi: float
 
     if compute_chunks is None:
         for job in jobs:
-            rend = None if "images" in job else _render_chunk(G, job["z"], truncation_psi, batch, bar)
+            rend = None if "images" in job else render_chunk(G, job["z"], truncation_psi, batch, bar)
             images = job["images"] if "images" in job else rend["images"][:job["n"]]
-            on_done(job, rend, _score_chunk(scorer, images))
+            on_done(job, rend, score_chunk(scorer, images))
     elif jobs:
         compute_chunks(G, [{k: v for k, v in j.items() if k in ("start", "n", "z", "images")} | {"_job": j}
                            for j in jobs], truncation_psi=truncation_psi, batch=batch, scorer=scorer,
@@ -356,7 +372,7 @@ def fit_direction(G, attribute: str, *, samples: Samples | None = None, num_samp
                   seed: int = 0, truncation_psi: float = 0.7, scorer: Scorer | None = None,
                   scorer_id: str | None = None, condition: "Sequence[str]" = (), fraction: float = 0.25,
                   val_fraction: float = 0.2, method: str = "svm", model: str = "", layers: str | None = None,
-                  cache: bool = True, batch: int = 4, progress: bool = True):
+                  cache: bool = True, batch: int = 4, progress: ProgressArg = None):
     """Fit the direction of ``attribute`` in W for generator G; returns a
     :class:`~latentlab.editing.directions.Direction` (unit vector [w_dim], default layer range,
     metadata). ``samples``: reuse already collected :class:`Samples`; else they are collected with
@@ -409,4 +425,4 @@ def fit_direction(G, attribute: str, *, samples: Samples | None = None, num_samp
 
 __all__ = ["CHUNK", "DEFAULT_LAYERS", "DEFAULT_SCORER_ID", "SCORE_SIZE", "Samples", "cache_key",
            "collect_samples", "condition_direction", "default_scorer", "fit_boundary", "fit_direction",
-           "render_small", "sample_cache_dir", "sample_latents"]
+           "render_chunk", "render_small", "sample_cache_dir", "sample_latents", "score_chunk"]

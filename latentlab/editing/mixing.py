@@ -1,8 +1,10 @@
 """W+ arithmetic: style mixing, expression transfer, row-restricted offsets, interpolation.
 
-All functions take ws tensors ``[N, num_ws, w_dim]`` (N = 1 broadcasts against larger N), a list
-of W+ rows (from :func:`latentlab.editing.layers.parse_layers`; None = all rows), and return new
-tensors; inputs are never modified. Shape errors are one-line :class:`LatentlabError`.
+The tensor functions take ws tensors ``[N, num_ws, w_dim]`` (N = 1 broadcasts against larger N), a
+list of W+ rows (from :func:`latentlab.editing.layers.parse_layers`; None = all rows), and return
+new tensors; inputs are never modified. :func:`style` and :func:`transfer` do the same on
+:class:`~latentlab.latent.Latent` values and record what they did. Shape errors are one-line
+:class:`LatentlabError`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import LatentlabError
+from ..latent import Latent
 
 
 def _check(ws: torch.Tensor, name: str) -> None:
@@ -99,4 +102,45 @@ def lerp_noise(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], t: float)
     return out
 
 
-__all__ = ["apply_offset", "expression_transfer", "lerp_noise", "lerp_ws", "row_mask", "style_mix"]
+def style(content: Latent, style_latent: Latent, rows: Sequence[int], *, layers: str | None = None) -> Latent:
+    """Style mixing: ``content`` with the W+ ``rows`` taken from ``style_latent`` (a new latent in
+    content's photo, with content's noise and tuning). ``layers``: the spec the rows came from, for
+    the record."""
+    ws = style_mix(content.ws, style_latent.ws, rows)
+    return content.with_op(ws, {"op": "style", "content": content.name, "style": style_latent.name,
+                                "layers": layers, "rows": [int(r) for r in rows]},
+                           name=f"{content.name}_x_{style_latent.name}")
+
+
+def transfer(target: Latent, neutral: Latent, smiling: Latent, strength: float, rows: Sequence[int], *,
+             layers: str | None = None) -> Latent:
+    """Expression transfer (Image2StyleGAN): ``target + strength * (smiling - neutral)`` on ``rows``
+    (a new latent in target's photo)."""
+    ws = expression_transfer(target.ws, neutral.ws, smiling.ws, strength, rows)
+    return target.with_op(ws, {"op": "transfer", "target": target.name, "from": neutral.name, "to": smiling.name,
+                               "strength": float(strength), "layers": layers, "rows": [int(r) for r in rows]},
+                          name=f"{target.name}_transfer")
+
+
+def morph(a: Latent, b: Latent, frames: int) -> list[Latent]:
+    """``frames`` (>= 2) latents from A to B: ws(t) = A + t (B - A), t = linspace(0, 1, frames);
+    noise maps interpolated where both have them, else A's; when either is tuned, each frame carries
+    the blended tuning ``(1 - t) tuning_A + t tuning_B`` (the generator morphs too). In A's photo."""
+    from ..latent import blend
+
+    if isinstance(frames, bool) or int(frames) < 2:
+        raise LatentlabError(f"a morph needs at least 2 frames, got {frames}")
+    _check_pair(a.ws, b.ws, "a ws", "b ws")
+    n = int(frames)
+    out = []
+    for k, t in enumerate(np.linspace(0.0, 1.0, n)):
+        t = float(t)
+        tuning = a.tuning if t == 0.0 else b.tuning if t == 1.0 else blend([a.tuning, b.tuning], [1.0 - t, t])
+        out.append(a.with_op(lerp_ws(a.ws, b.ws, t), {"op": "morph", "a": a.name, "b": b.name, "t": k / (n - 1)},
+                             name=f"{a.name}_to_{b.name}", noise=lerp_noise(a.noise, b.noise, t) or a.noise,
+                             tuning=tuning))
+    return out
+
+
+__all__ = ["apply_offset", "expression_transfer", "lerp_noise", "lerp_ws", "morph", "row_mask", "style", "style_mix",
+           "transfer"]

@@ -9,9 +9,13 @@ A run projects a list of photos into ``outdir/<photo stem>/``. What both engines
   (``done`` | ``failed`` | ``skipped``), ``metrics`` (done) or ``error`` (failed), ``seconds``,
   ``settings`` (a fingerprint of network, projector config, alignment and video settings), and where
   it ran: ``host``, ``node_id`` (Ray's node id; ``null`` for the local engine), ``pid``, ``time``.
-* **Atomic outputs.** A photo's files are written into a hidden scratch folder
-  (``outdir/.latentlab-partial-<stem>``) and moved into ``outdir/<stem>`` only after the manifest
-  records it as done; an interrupted or failed photo leaves no partial outputs under its real name.
+* **Atomic outputs.** Each attempt at a photo writes its files into a hidden scratch folder of its
+  own (``outdir/.latentlab-partial-<stem>-<attempt>``), moved into ``outdir/<stem>`` only after the
+  manifest records it as done; an interrupted or failed photo leaves no partial outputs under its
+  real name, and a retried photo (a Ray worker that died) is not blocked by its dead attempt's
+  folder. Scratch folders of attempts that no longer run are removed.
+* **One run per folder.** A run holds a lock on ``outdir/.latentlab-run.lock`` while it writes; a
+  second run into the same folder refuses in one line instead of mixing its photos in.
 * **Resume.** A photo is *done* when its last manifest entry says ``done`` with the same settings
   fingerprint *and* all its output files exist. With ``skip_existing`` done photos are skipped (a
   ``skipped`` row is appended); photos that failed or never finished are projected again.
@@ -28,6 +32,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import time
@@ -36,23 +41,76 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import LatentlabError
+from ..imageio import json_safe
+from ..progress import Progress, ProgressArg, as_callback
 
 MANIFEST_NAME = "manifest.jsonl"
-#: Prefix of the hidden folder a photo's outputs are written into before they are committed.
+#: Prefix of the hidden folders a photo's outputs are written into before they are committed.
 SCRATCH_PREFIX = ".latentlab-partial-"
+#: The lock file a run holds in its output folder.
+LOCK_NAME = ".latentlab-run.lock"
 STATUSES = ("done", "failed", "skipped")
 
 
 @dataclass
 class PhotoJob:
-    """One photo of a run: its input ``path``, output folder name ``name`` (the file's stem),
-    ``final`` (``outdir/name``) and ``scratch`` (the hidden folder its outputs are written into)."""
+    """One photo of a run: its input ``path``, output folder name ``name`` (the file's stem) and
+    ``final`` (``outdir/name``)."""
 
     index: int
     path: Path
     name: str
     final: Path
-    scratch: Path
+
+    def new_scratch(self) -> Path:
+        """A fresh hidden folder (not yet created) for one attempt's outputs."""
+        return self.final.parent / f"{SCRATCH_PREFIX}{self.name}-{os.getpid()}-{secrets.token_hex(4)}"
+
+    def stale_scratch(self) -> list[Path]:
+        """Scratch folders of earlier attempts at this photo."""
+        prefix = f"{SCRATCH_PREFIX}{self.name}-"
+        try:
+            return [p for p in self.final.parent.iterdir() if p.name.startswith(prefix)]
+        except OSError:
+            return []
+
+
+class RunLock:
+    """An exclusive lock on ``outdir/.latentlab-run.lock`` for the duration of a run (``with``):
+    a second run into the same folder gets a one-line LatentlabError. The file is removed when the
+    run ends; the lock dies with its process, so a killed run never leaves the folder locked."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.path = Path(outdir) / LOCK_NAME
+        self.fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+
+        if self.path.is_symlink():
+            raise LatentlabError(f"{self.path}: is a symbolic link; latentlab does not follow it")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip()
+            os.close(fd)
+            raise LatentlabError(f"{self.path.parent}: another latentlab run is writing into this folder"
+                                 + (f" ({holder})" if holder else "") + "; wait for it or choose another --outdir") \
+                from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            try:
+                os.unlink(self.path)  # while still held: a run that opened it meanwhile was refused
+            except OSError:
+                pass
+            os.close(self.fd)  # releases the lock
+            self.fd = None
 
 
 @dataclass
@@ -134,19 +192,6 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def _finite(value: Any) -> Any:
-    """Metrics as strict JSON: NaN / inf become None."""
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def settings_fingerprint(*, network: str, config: Any, align: bool, face_index: int, save_video: bool) -> str:
     """16 hex digits identifying the settings a photo was projected with (a rerun with other
     settings does not count earlier outputs as done)."""
@@ -169,10 +214,10 @@ def plan_run(files: "list[Path]", outdir: Path, names: "list[str]", *, fingerpri
     todo, skipped = [], []
     for i, f in enumerate(files):
         f = Path(f)
-        if f.stem == MANIFEST_NAME or f.stem.startswith(SCRATCH_PREFIX):
+        if f.stem in (MANIFEST_NAME, LOCK_NAME) or f.stem.startswith(SCRATCH_PREFIX):
             raise LatentlabError(f"{f}: its output folder would be named {f.stem!r}, which latentlab uses itself; "
                                  "rename the photo")
-        job = PhotoJob(i, f, f.stem, outdir / f.stem, outdir / f"{SCRATCH_PREFIX}{f.stem}")
+        job = PhotoJob(i, f, f.stem, outdir / f.stem)
         existing = [job.final / n for n in names if (job.final / n).exists() or (job.final / n).is_symlink()]
         row = state.get(job.name)
         recorded_done = row is not None and row.get("status") == "done" and len(existing) == len(names)
@@ -188,11 +233,13 @@ def plan_run(files: "list[Path]", outdir: Path, names: "list[str]", *, fingerpri
                                  f"--outdir{hint}")
         todo.append(job)
     for job in todo:
-        _remove_scratch(job.scratch)
+        for stale in job.stale_scratch():
+            remove_scratch(stale)
     return todo, skipped
 
 
-def _remove_scratch(path: Path) -> None:
+def remove_scratch(path: Path) -> None:
+    """Remove a scratch folder (or a file or link left in its place)."""
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.is_dir():
@@ -228,11 +275,11 @@ def where(ray_node: bool = True) -> dict[str, Any]:
     return {"host": socket.gethostname(), "node_id": node_id, "pid": os.getpid()}
 
 
-def commit_outputs(job: PhotoJob, names: "list[str]", *, force: bool) -> None:
-    """Move a photo's outputs from its scratch folder into ``outdir/<stem>`` (a rename of the
-    folder, or of each file when the folder exists). With ``force`` the old output files are
+def commit_outputs(job: PhotoJob, scratch: Path, names: "list[str]", *, force: bool) -> None:
+    """Move a photo's outputs from an attempt's scratch folder into ``outdir/<stem>`` (a rename of
+    the folder, or of each file when the folder exists). With ``force`` the old output files are
     removed first. Never follows a symbolic link at the destination."""
-    final, scratch = job.final, job.scratch
+    final = job.final
     if final.is_symlink():
         raise LatentlabError(f"{final}: is a symbolic link; latentlab does not write through it")
     if force and final.is_dir():
@@ -255,15 +302,21 @@ class Recorder:
     bar and the caller's ``on_result(row)``. Shared by both engines (the Ray driver uses it too)."""
 
     def __init__(self, outdir: Path, total: int, names: "list[str]", *, fingerprint: str, force: bool,
-                 progress: bool, bar_total: int, on_result: "Callable[[dict[str, Any]], None] | None" = None,
-                 desc: str = "photos"):
-        from tqdm.auto import tqdm
-
+                 progress: ProgressArg, bar_total: int, on_result: "Callable[[dict[str, Any]], None] | None" = None):
         self.manifest = Manifest(outdir)
         self.summary = RunSummary(Path(outdir), total)
         self.names, self.fingerprint, self.force, self.on_result = names, fingerprint, force, on_result
         self._metrics: dict[int, dict[str, Any]] = {}
-        self.bar = tqdm(total=bar_total, desc=desc, unit="photo", disable=not progress or bar_total <= 1)
+        self.report = as_callback(progress) if bar_total > 1 else None
+        self.bar_total, self.finished = bar_total, 0
+        if self.report is not None:
+            self.report(Progress("photos", 0, bar_total))
+
+    def _advance(self) -> None:
+        self.finished += 1
+        if self.report is not None:
+            self.report(Progress("photos", self.finished, self.bar_total,
+                                 values={"failed": len(self.summary.failed)} if self.summary.failed else {}))
 
     def _row(self, job: PhotoJob, status: str, seconds: float, info: "dict[str, Any] | None") -> dict[str, Any]:
         return {"photo": str(job.path), "name": job.name, "status": status, "seconds": round(float(seconds), 3),
@@ -276,28 +329,32 @@ class Recorder:
         self.summary.skipped += 1
         self._emit(row)
 
-    def done(self, job: PhotoJob, metrics: dict[str, Any], seconds: float, info: "dict[str, Any] | None" = None) -> None:
-        """Record a photo whose outputs are in its scratch folder: manifest row, then commit (a
-        crash in between leaves a 'done' row without outputs, which does not count as done)."""
-        row = {**self._row(job, "done", seconds, info), "metrics": _finite(metrics)}
+    def done(self, job: PhotoJob, scratch: Path, metrics: dict[str, Any], seconds: float,
+             info: "dict[str, Any] | None" = None) -> None:
+        """Record a photo whose outputs are in the attempt's ``scratch`` folder: manifest row, then
+        commit (a crash in between leaves a 'done' row without outputs, which does not count as
+        done); scratch folders of other attempts at it are removed."""
+        row = {**self._row(job, "done", seconds, info), "metrics": json_safe(metrics)}
         try:
             self.manifest.append(row)
-            commit_outputs(job, self.names, force=self.force)
+            commit_outputs(job, Path(scratch), self.names, force=self.force)
         except (LatentlabError, OSError) as exc:
             self.failed(job, f"cannot move the outputs into {job.final}: {one_line(exc)}", seconds, info)
             return
+        for stale in job.stale_scratch():
+            remove_scratch(stale)
         self._metrics[job.index] = metrics
         self.summary.metrics = [self._metrics[i] for i in sorted(self._metrics)]
-        self.bar.update(1)
+        self._advance()
         self._emit(row)
 
     def failed(self, job: PhotoJob, reason: str, seconds: float, info: "dict[str, Any] | None" = None) -> None:
         row = {**self._row(job, "failed", seconds, info), "error": reason}
         self.manifest.append(row)
         self.summary.failed.append((str(job.path), reason))
-        _remove_scratch(job.scratch)
-        self.bar.update(1)
-        self.bar.set_postfix(failed=len(self.summary.failed))
+        for stale in job.stale_scratch():
+            remove_scratch(stale)
+        self._advance()
         self._emit(row)
 
     def _emit(self, row: dict[str, Any]) -> None:
@@ -305,22 +362,21 @@ class Recorder:
             self.on_result(row)
 
     def close(self, interrupted: bool = False) -> RunSummary:
-        self.bar.close()
         self.summary.interrupted = interrupted
         return self.summary
 
 
-def run_local(todo: "list[PhotoJob]", rec: Recorder, *, G: Any, config: Any, network: str, preset: str | None,
-              align: bool, face_index: int, batch: int, save_video: bool, progress: bool) -> bool:
-    """The local engine: prepare photos lazily, one batch at a time, project each batch with
-    :func:`~latentlab.inversion.runner.invert_chunk`, write each photo with
-    :func:`~latentlab.inversion.runner.write_photo_outputs` into its scratch folder and record it.
-    Returns True when Ctrl-C stopped the run."""
-    from ..inversion import runner
-    from ..losses import LPIPS
+def run_local(todo: "list[PhotoJob]", rec: Recorder, *, G: Any, config: Any, network: str, align: bool,
+              face_index: int, batch: int, save_video: bool, progress: ProgressArg) -> bool:
+    """The local engine: photos are loaded and aligned one batch at a time, inverted together with
+    :func:`latentlab.inversion.invert`, and each is written into a fresh scratch folder
+    (:func:`~latentlab.engine.outputs.write_photo_outputs`) and recorded. Returns True when Ctrl-C
+    stopped the run."""
+    from ..faces.photo import load_photo
+    from ..inversion import invert
+    from .outputs import FrameCollector, write_photo_outputs
 
-    lpips_model = None  # loaded with the first photo that is ready to project
-    loss_res = min(config.loss_resolution, G.img_resolution)
+    report = as_callback(progress)
     pos = 0
     try:
         while pos < len(todo):
@@ -330,145 +386,40 @@ def run_local(todo: "list[PhotoJob]", rec: Recorder, *, G: Any, config: Any, net
                 pos += 1
                 t0 = time.perf_counter()
                 try:
-                    prepared = runner.prepare_photo(job.path, G.img_resolution, align=align, face_index=face_index)
+                    photo = load_photo(job.path, G.img_resolution, align=align, face_index=face_index)
                 except Exception as exc:  # noqa: BLE001 - one photo's failure is recorded, the run goes on
                     rec.failed(job, one_line(exc), time.perf_counter() - t0)
                     continue
-                chunk.append((job, prepared, time.perf_counter() - t0))
+                chunk.append((job, photo, time.perf_counter() - t0))
             if not chunk:
                 continue
+            frames = FrameCollector(len(chunk), config.num_steps, report) if save_video else None
+            t0 = time.perf_counter()
             try:
-                if lpips_model is None:
-                    lpips_model = LPIPS().to(G.device).eval()
-                inv = runner.invert_chunk(G, [p for _, p, _ in chunk], config, lpips_model=lpips_model,
-                                          progress=progress, save_video=save_video)
+                latents = invert([p for _, p, _ in chunk], G, config, network=network, align=align,
+                                 face_index=face_index, progress=frames or report)
             except Exception as exc:  # noqa: BLE001
                 reason = one_line(exc)
                 for job, _, prep in chunk:
                     rec.failed(job, reason, prep)
                 continue
-            if inv.result.interrupted:  # Ctrl-C inside the optimiser: this batch is not finished
+            if latents[0].interrupted:  # Ctrl-C inside the optimiser: this batch is not finished
                 return True
-            per_photo = inv.seconds / len(chunk)
-            for i, (job, prepared, prep) in enumerate(chunk):
-                t0 = time.perf_counter()
+            per_photo = (time.perf_counter() - t0) / len(chunk)
+            for i, ((job, _, prep), lat) in enumerate(zip(chunk, latents)):
+                t1 = time.perf_counter()
+                scratch = job.new_scratch()
                 try:
-                    m = runner.write_photo_outputs(job.scratch, prepared, inv, i, network=network, config=config,
-                                                   preset=preset, align=align, face_index=face_index,
-                                                   lpips_model=lpips_model, loss_res=loss_res, force=False)
+                    m = write_photo_outputs(scratch, lat, G, frames=frames.frames[i] if frames else ())
                 except Exception as exc:  # noqa: BLE001
-                    rec.failed(job, one_line(exc), prep + per_photo + time.perf_counter() - t0)
+                    remove_scratch(scratch)
+                    rec.failed(job, one_line(exc), prep + per_photo + time.perf_counter() - t1)
                     continue
-                rec.done(job, m, prep + per_photo + time.perf_counter() - t0)
+                rec.done(job, scratch, m, prep + per_photo + time.perf_counter() - t1)
     except KeyboardInterrupt:
         return True
     return False
 
 
-def run_projection(files: "list[Path]", *, network: str, config: Any, outdir: Path, align: bool = True,
-                   face_index: int = 0, batch: int | None = None, save_video: bool = False,
-                   compare_methods: bool = False, force: bool = False, device: str = "auto",
-                   preset: str | None = None, G: Any = None, progress: bool = True, skip_existing: bool = False,
-                   on_result: "Callable[[dict[str, Any]], None] | None" = None, engine: str = "local",
-                   ray_address: str | None = None, ray_workers: int | None = None,
-                   threads_per_worker: int | None = None) -> RunSummary:
-    """Project photo files into ``outdir`` with per-photo isolation, the manifest and resume
-    (module docstring); returns the :class:`RunSummary`. ``engine``: ``local`` (this process) or
-    ``ray`` (:func:`latentlab.engine.ray_engine.run_ray`; ``ray_address`` None starts a local Ray,
-    ``auto`` / ``ray://host:port`` joins a cluster; ``ray_workers`` projection actors of
-    ``threads_per_worker`` CPU threads each, or one GPU each on CUDA). ``on_result(row)`` is called
-    with every manifest row as it is written."""
-    from ..inversion import runner
-
-    if engine not in ("local", "ray"):
-        raise LatentlabError(f"unknown engine {engine!r}; use local or ray")
-    if not files:
-        raise LatentlabError("no photos given")
-    outdir = Path(outdir)
-    if compare_methods:
-        return _compare_methods(files, network=network, config=config, outdir=outdir, align=align,
-                                face_index=face_index, batch=batch, save_video=save_video, force=force,
-                                device=device, preset=preset, G=G, progress=progress, skip_existing=skip_existing,
-                                on_result=on_result, engine=engine, ray_address=ray_address,
-                                ray_workers=ray_workers, threads_per_worker=threads_per_worker)
-    names = list(runner.OUTPUT_NAMES) + (["progress.mp4"] if save_video else [])
-    fp = settings_fingerprint(network=network, config=config, align=align, face_index=face_index,
-                              save_video=save_video)
-    todo, skipped = plan_run(files, outdir, names, fingerprint=fp, force=force, skip_existing=skip_existing)
-
-    if engine == "ray":
-        from .ray_engine import run_ray
-
-        return run_ray(files, todo, skipped, names, network=network, config=config, outdir=outdir, align=align,
-                       face_index=face_index, batch=batch, save_video=save_video, force=force, device=device,
-                       preset=preset, progress=progress, on_result=on_result, fingerprint=fp,
-                       address=ray_address, workers=ray_workers, threads_per_worker=threads_per_worker)
-
-    rec = Recorder(outdir, len(files), names, fingerprint=fp, force=force, progress=progress,
-                   bar_total=len(todo), on_result=on_result)
-    interrupted = False
-    import torch
-
-    threads_before = torch.get_num_threads()
-    try:
-        for job in skipped:
-            rec.skipped(job)
-        if todo:
-            if G is None:
-                from ..registry import load_generator, resolve_device
-
-                G = load_generator(network, resolve_device(device), progress=progress)
-            if threads_per_worker:
-                torch.set_num_threads(int(threads_per_worker))
-            if batch is None:
-                batch = 4 if G.device.type == "cuda" else 1
-            interrupted = run_local(todo, rec, G=G, config=config, network=network, preset=preset, align=align,
-                                    face_index=face_index, batch=batch, save_video=save_video, progress=progress)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        torch.set_num_threads(threads_before)
-    return rec.close(interrupted)
-
-
-def _compare_methods(files: "list[Path]", *, outdir: Path, config: Any, force: bool, skip_existing: bool,
-                     progress: bool, **kw: Any) -> RunSummary:
-    """The seed's method 1 (pixel loss) and method 2 (feature loss) into ``outdir/method1|2``, then
-    ``outdir/compare_methods.png``: input | (1) | (2), one row per photo done by both."""
-    import numpy as np
-
-    from ..imageio import load_image, save_image
-    from ..inversion.runner import _side_by_side
-
-    figure = Path(outdir) / "compare_methods.png"
-    if (figure.exists() or figure.is_symlink()) and not (force or skip_existing):
-        raise LatentlabError(f"{figure} already exists; use --force to overwrite or choose another --outdir")
-    m1 = config.replace(lpips_weight=0.0, rec_weight=config.rec_weight or 0.5)
-    m2 = config.replace(rec_weight=0.0, lpips_weight=config.lpips_weight or 1.0)
-    s1 = run_projection(files, config=m1, outdir=Path(outdir) / "method1", force=force, skip_existing=skip_existing,
-                        progress=progress, **kw)
-    out = RunSummary(Path(outdir), len(files), skipped=0, interrupted=s1.interrupted)
-    if s1.interrupted:
-        out.failed = [(p, f"method 1: {r}") for p, r in s1.failed]
-        out.skipped = s1.skipped
-        return out
-    s2 = run_projection(files, config=m2, outdir=Path(outdir) / "method2", force=force, skip_existing=skip_existing,
-                        progress=progress, **kw)
-    by_photo1 = {m["photo"]: m for m in s1.metrics}
-    out.metrics = [{"method1": by_photo1[m["photo"]], "method2": m} for m in s2.metrics if m["photo"] in by_photo1]
-    bad = {p: f"method 1: {r}" for p, r in s1.failed}
-    for p, r in s2.failed:
-        bad.setdefault(p, f"method 2: {r}")
-    out.failed = sorted(bad.items())
-    out.skipped = min(s1.skipped, s2.skipped)
-    out.interrupted = s2.interrupted
-    rows = []
-    for f in files:
-        d1, d2 = Path(outdir) / "method1" / f.stem, Path(outdir) / "method2" / f.stem
-        if str(f) in bad or not all((d / "reconstruction.png").is_file() for d in (d1, d2)):
-            continue
-        rows.append(_side_by_side(load_image(d1 / "aligned.png"), load_image(d1 / "reconstruction.png"),
-                                  load_image(d2 / "reconstruction.png"), height=256))
-    if rows and not out.interrupted:
-        save_image(np.concatenate(rows, axis=0), figure, force=True)
-    return out
+__all__ = ["LOCK_NAME", "MANIFEST_NAME", "Manifest", "PhotoJob", "Recorder", "RunLock", "RunSummary", "SCRATCH_PREFIX",
+           "commit_outputs", "one_line", "plan_run", "remove_scratch", "run_local", "settings_fingerprint", "where"]

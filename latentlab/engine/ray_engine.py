@@ -3,14 +3,15 @@ cluster, with the same outputs, manifest and resume as the local engine.
 
 Projection is a Ray Data pipeline:
 
-1. the photos to run (one row each: index, path, scratch folder) ->
+1. the photos to run (one row each: index, path, output folder) ->
 2. **load + align as CPU tasks** (``Dataset.map``; each row carries the pickled prepared photo, or
    the one-line reason it failed) ->
-3. **projection in actors** (``Dataset.map_batches`` with :class:`Projector`, a callable class that
-   loads the generator and LPIPS once per actor; one actor per GPU, or per ``threads_per_worker``
-   CPU threads) which write each photo's outputs with the local engine's
-   :func:`~latentlab.inversion.runner.write_photo_outputs` into its scratch folder under the
-   output folder (so the output folder must be a path every node sees) ->
+3. **inversion in actors** (``Dataset.map_batches`` with :class:`Projector`, a callable class that
+   loads the generator once per actor; one actor per GPU, or per ``threads_per_worker`` CPU
+   threads) which invert each batch with :func:`latentlab.inversion.invert` and write each photo's
+   outputs with :func:`~latentlab.engine.outputs.write_photo_outputs` into a scratch folder of that
+   attempt under the output folder (so the output folder must be a path every node sees; a retried
+   photo gets a fresh one) ->
 4. the **driver** iterates the results as they stream in: it appends the manifest rows, moves each
    photo's outputs into place (:class:`~latentlab.engine.folder.Recorder`), and shows one progress
    bar (photos done / total, failures).
@@ -38,7 +39,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..errors import LatentlabError
-from .folder import PhotoJob, Recorder, RunSummary, one_line, where
+from .folder import PhotoJob, Recorder, RunSummary, one_line, remove_scratch, where
 
 INSTALL_HINT = "pip install 'latentlab[ray]'"
 #: Environment variables the driver passes on to Ray workers (the cache folder, mainly).
@@ -116,58 +117,59 @@ def worker_plan(ray, *, device: str, workers: int | None, threads: int | None) -
 # ------------------------------------------------------------------------------ projection
 def _prepare_row(row: dict[str, Any], *, resolution: int, align: bool, face_index: int,
                  env: dict[str, str]) -> dict[str, Any]:
-    """Ray task: load + align one photo; the prepared photo pickled, or the reason it failed."""
-    from ..inversion.runner import prepare_photo
+    """Ray task: load + align one photo; the :class:`~latentlab.faces.Photo` pickled, or the
+    reason it failed."""
+    from ..faces.photo import load_photo
 
     _apply_env(env)
     t0 = time.perf_counter()
     out = {"index": row["index"], "status": "prepared", "error": "", "prepared": b"", **where()}
     try:
-        out["prepared"] = pickle.dumps(prepare_photo(Path(row["path"]), resolution, align=align,
-                                                     face_index=face_index), protocol=pickle.HIGHEST_PROTOCOL)
+        out["prepared"] = pickle.dumps(load_photo(Path(row["path"]), resolution, align=align,
+                                                  face_index=face_index), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - recorded per photo
         out["status"], out["error"] = "failed", one_line(exc)
     out["node_id"] = out["node_id"] or ""
     out["prep_seconds"] = time.perf_counter() - t0
-    out["scratch"] = row["scratch"]
+    out["final"] = row["final"]
     return out
 
 
 class Projector:
-    """Ray Data actor: loads the generator and LPIPS once, then projects batches of prepared
-    photos with :func:`~latentlab.inversion.runner.invert_chunk` and writes each photo's outputs
-    into its scratch folder with :func:`~latentlab.inversion.runner.write_photo_outputs`."""
+    """Ray Data actor: loads the generator once, then inverts batches of aligned photos with
+    :func:`latentlab.inversion.invert` and writes each photo's outputs into a fresh scratch folder
+    with :func:`~latentlab.engine.outputs.write_photo_outputs`."""
 
-    def __init__(self, *, network: str, device: str, threads: int, config: Any, preset: str | None, align: bool,
+    def __init__(self, *, network: str, device: str, threads: int, config: Any, align: bool,
                  face_index: int, save_video: bool, env: dict[str, str]):
         import torch
 
-        from ..losses import LPIPS
         from ..registry import load_generator, resolve_device
 
         _apply_env(env)
         torch.set_num_threads(int(threads))
         self.G = load_generator(network, resolve_device(device), progress=False)
-        self.lpips = LPIPS().to(self.G.device).eval()
-        self.config, self.network, self.preset = config, network, preset
+        self.config, self.network = config, network
         self.align, self.face_index, self.save_video = align, face_index, save_video
-        self.loss_res = min(config.loss_resolution, self.G.img_resolution)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        from ..inversion import runner
+        from ..inversion import invert
+        from .outputs import FrameCollector, write_photo_outputs
 
         n = len(batch["index"])
         info = where()
         info["node_id"] = info["node_id"] or ""
-        out: dict[str, list] = {k: [] for k in ("index", "status", "error", "metrics", "seconds", "host", "node_id",
-                                                "pid")}
+        out: dict[str, list] = {k: [] for k in ("index", "status", "error", "metrics", "seconds", "scratch", "host",
+                                                "node_id", "pid")}
 
-        def emit(i: int, status: str, error: str, metrics: str, seconds: float, where_: dict[str, Any]) -> None:
+        def emit(i: int, status: str, error: str, metrics: str, seconds: float, where_: dict[str, Any],
+                 scratch: str = "") -> None:
             out["index"].append(int(batch["index"][i]))
             out["status"].append(status)
             out["error"].append(error)
             out["metrics"].append(metrics)
             out["seconds"].append(float(seconds))
+            out["scratch"].append(scratch)
             for k in ("host", "node_id", "pid"):
                 out[k].append(where_[k])
 
@@ -178,29 +180,32 @@ class Projector:
                      {"host": str(batch["host"][i]), "node_id": str(batch["node_id"][i]), "pid": int(batch["pid"][i])})
         if not ok:
             return out
-        prepared = [pickle.loads(batch["prepared"][i]) for i in ok]
+        photos = [pickle.loads(batch["prepared"][i]) for i in ok]
+        frames = FrameCollector(len(ok), self.config.num_steps) if self.save_video else None
+        t0 = time.perf_counter()
         try:
-            inv = runner.invert_chunk(self.G, prepared, self.config, lpips_model=self.lpips, progress=False,
-                                      save_video=self.save_video)
-            if inv.result.interrupted:
+            latents = invert(photos, self.G, self.config, network=self.network, align=self.align,
+                             face_index=self.face_index, progress=frames)
+            if latents[0].interrupted:
                 raise LatentlabError("the projection was interrupted on the worker")
         except Exception as exc:  # noqa: BLE001
             for i in ok:
                 emit(i, "failed", one_line(exc), "", float(batch["prep_seconds"][i]), info)
             return out
-        per_photo = inv.seconds / len(ok)
+        per_photo = (time.perf_counter() - t0) / len(ok)
         for k, i in enumerate(ok):
-            t0 = time.perf_counter()
+            t1 = time.perf_counter()
+            final = Path(str(batch["final"][i]))
+            job = PhotoJob(int(batch["index"][i]), final, final.name, final)
+            scratch = job.new_scratch()
             try:
-                m = runner.write_photo_outputs(Path(str(batch["scratch"][i])), prepared[k], inv, k,
-                                               network=self.network, config=self.config, preset=self.preset,
-                                               align=self.align, face_index=self.face_index,
-                                               lpips_model=self.lpips, loss_res=self.loss_res, force=False)
+                m = write_photo_outputs(scratch, latents[k], self.G, frames=frames.frames[k] if frames else ())
                 status, error, metrics = "done", "", json.dumps(m, default=str)
             except Exception as exc:  # noqa: BLE001
+                remove_scratch(scratch)
                 status, error, metrics = "failed", one_line(exc), ""
-            emit(i, status, error, metrics, float(batch["prep_seconds"][i]) + per_photo + time.perf_counter() - t0,
-                 info)
+            emit(i, status, error, metrics, float(batch["prep_seconds"][i]) + per_photo + time.perf_counter() - t1,
+                 info, str(scratch) if status == "done" else "")
         return out
 
 
@@ -214,7 +219,7 @@ def _generator_resolution(network: str) -> int:
 
 def run_ray(files: "list[Path]", todo: "list[PhotoJob]", skipped: "list[PhotoJob]", names: "list[str]", *,
             network: str, config: Any, outdir: Path, align: bool, face_index: int, batch: int | None,
-            save_video: bool, force: bool, device: str, preset: str | None, progress: bool,
+            save_video: bool, force: bool, device: str, progress: Any,
             on_result: "Callable[[dict[str, Any]], None] | None", fingerprint: str, address: str | None,
             workers: int | None, threads_per_worker: int | None) -> RunSummary:
     """Project ``todo`` on Ray (module docstring); skipped photos are recorded as such. Returns
@@ -233,7 +238,7 @@ def run_ray(files: "list[Path]", todo: "list[PhotoJob]", skipped: "list[PhotoJob
                 n_workers, threads, use_gpu = worker_plan(ray, device=device, workers=workers,
                                                           threads=threads_per_worker)
                 interrupted = _stream(ray, todo, rec, resolution=resolution, network=network, config=config,
-                                      preset=preset, align=align, face_index=face_index, save_video=save_video,
+                                      align=align, face_index=face_index, save_video=save_video,
                                       device=device if not use_gpu or device != "auto" else "cuda",
                                       batch=batch or (4 if use_gpu else 1), workers=n_workers, threads=threads,
                                       use_gpu=use_gpu)
@@ -243,11 +248,11 @@ def run_ray(files: "list[Path]", todo: "list[PhotoJob]", skipped: "list[PhotoJob
 
 
 def _stream(ray, todo: "list[PhotoJob]", rec: Recorder, *, resolution: int, network: str, config: Any,
-            preset: str | None, align: bool, face_index: int, save_video: bool, device: str, batch: int,
+            align: bool, face_index: int, save_video: bool, device: str, batch: int,
             workers: int, threads: int, use_gpu: bool) -> bool:
     env = _forwarded_env()
     by_index = {job.index: job for job in todo}
-    items = [{"index": job.index, "path": str(job.path), "scratch": str(job.scratch)} for job in todo]
+    items = [{"index": job.index, "path": str(job.path), "final": str(job.final)} for job in todo]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     ds = ds.map(_prepare_row, fn_kwargs={"resolution": resolution, "align": align, "face_index": face_index,
                                          "env": env}, num_cpus=0,
@@ -256,7 +261,7 @@ def _stream(ray, todo: "list[PhotoJob]", rec: Recorder, *, resolution: int, netw
     ds = ds.map_batches(Projector, batch_size=batch, batch_format="numpy",
                         compute=ray.data.ActorPoolStrategy(size=workers),
                         fn_constructor_kwargs={"network": network, "device": device, "threads": threads,
-                                               "config": config, "preset": preset, "align": align,
+                                               "config": config, "align": align,
                                                "face_index": face_index, "save_video": save_video, "env": env},
                         **actor_resources)
     iterator = iter(ds.iter_rows())
@@ -265,7 +270,7 @@ def _stream(ray, todo: "list[PhotoJob]", rec: Recorder, *, resolution: int, netw
             job = by_index[int(row["index"])]
             info = {"host": str(row["host"]), "node_id": str(row["node_id"]) or None, "pid": int(row["pid"])}
             if row["status"] == "done":
-                rec.done(job, json.loads(row["metrics"]), float(row["seconds"]), info)
+                rec.done(job, Path(str(row["scratch"])), json.loads(row["metrics"]), float(row["seconds"]), info)
             else:
                 rec.failed(job, str(row["error"]), float(row["seconds"]), info)
     except KeyboardInterrupt:
@@ -305,9 +310,9 @@ def _render_score_task(network: str, device: str, threads: int, z: np.ndarray | 
     torch.set_num_threads(int(threads))
     rend = None
     if images is None:
-        rend = fit._render_chunk(_worker_generator(network, device), z, truncation_psi, batch, None)
+        rend = fit.render_chunk(_worker_generator(network, device), z, truncation_psi, batch, None)
         images = rend["images"]
-    return rend, fit._score_chunk(scorer, images)
+    return rend, fit.score_chunk(scorer, images)
 
 
 def ray_chunk_runner(*, network: str, device: str = "cpu", address: str | None = None, workers: int | None = None,

@@ -13,6 +13,7 @@ from .identity import (SAME_PERSON_DISTANCE, IdentitySimilarity, face_embedding,
 from .landmarks import FaceDetection, NoFaceError, detect_faces, detect_landmarks
 from .masks import face_mask, region_mask
 from .paste import paste_back
+from .photo import Photo, load_photo, photo_for_transform
 
 __all__ = [
     "AlignedFace",
@@ -27,6 +28,9 @@ __all__ = [
     "face_mask",
     "region_mask",
     "paste_back",
+    "Photo",
+    "load_photo",
+    "photo_for_transform",
     "SAME_PERSON_DISTANCE",
     "IdentitySimilarity",
     "face_embedding",

@@ -246,7 +246,7 @@ class AlignedFace:
 # --------------------------------------------------------------------------- alignment
 
 
-def _load(image: Any) -> tuple[np.ndarray, str]:
+def load_input(image: Any) -> tuple[np.ndarray, str]:
     name = source_name(image)
     if isinstance(image, (str, os.PathLike)):
         return load_image(image), name
@@ -262,7 +262,7 @@ def _check_resolution(resolution: int) -> int:
     return int(resolution)
 
 
-def _fade_border(out: np.ndarray, matrix: np.ndarray, original_hw: tuple[int, int]) -> np.ndarray:
+def fade_border(out: np.ndarray, matrix: np.ndarray, original_hw: tuple[int, int]) -> np.ndarray:
     """Blend the mirrored fill outside the original photo towards a blur and the median colour,
     growing with the distance from the photo's edge (full effect at 10% of the side)."""
     r = out.shape[0]
@@ -296,7 +296,7 @@ def align_face(image: "np.ndarray | str | os.PathLike", resolution: int = 1024, 
     :class:`~latentlab.faces.landmarks.NoFaceError` (naming the file) if no face is found.
     """
     resolution = _check_resolution(resolution)
-    img, name = _load(image)
+    img, name = load_input(image)
     name = source or name
     if landmarks is None:
         lm = detect_landmarks(img, face_index=face_index, upsample=upsample, source=name).landmarks
@@ -305,7 +305,7 @@ def align_face(image: "np.ndarray | str | os.PathLike", resolution: int = 1024, 
     quad = ffhq_quad(lm)
     matrix = quad_to_matrix(quad, resolution)
     out = warp_affine(img, matrix, (resolution, resolution))
-    out = _fade_border(out, matrix, img.shape[:2])
+    out = fade_border(out, matrix, img.shape[:2])
     tf = FaceTransform(matrix, resolution, (img.shape[0], img.shape[1]), quad, lm)
     return AlignedFace(out, tf, name)
 
@@ -319,7 +319,7 @@ def as_aligned(image: "np.ndarray | str | os.PathLike", resolution: int = 1024, 
     ``source``: as in :func:`align_face`.
     """
     resolution = _check_resolution(resolution)
-    img, name = _load(image)
+    img, name = load_input(image)
     name = source or name
     h, w = img.shape[:2]
     matrix = _resize_matrix((h, w), (resolution, resolution))

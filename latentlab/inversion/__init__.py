@@ -1,7 +1,15 @@
-"""GAN inversion: project real photos into W / W+."""
+"""GAN inversion: a photo into W / W+ (and, with pivotal tuning, the generator that draws it).
 
-from .project import (PRESETS, ProjectionResult, ProjectorConfig, latent_stats, override_noise, project,
-                      synthesize_projection)
+:func:`invert` is the one entry point (align, project, tune, measure); :data:`PRESETS` names the
+recipes; :func:`~latentlab.inversion.project.project` and
+:func:`~latentlab.inversion.pti.pivotal_tuning` are its two optimisers.
+"""
 
-__all__ = ["PRESETS", "ProjectionResult", "ProjectorConfig", "latent_stats", "override_noise", "project",
-           "synthesize_projection"]
+from .config import PRESETS, ProjectorConfig, TuningConfig, preset_config
+from .inverter import invert, reconstruction_metrics, resolve_config
+from .project import ProjectionResult, latent_stats, project, synthesize_projection
+from .pti import TuningResult, pivotal_tuning
+
+__all__ = ["PRESETS", "ProjectionResult", "ProjectorConfig", "TuningConfig", "TuningResult", "invert",
+           "latent_stats", "pivotal_tuning", "preset_config", "project", "reconstruction_metrics",
+           "resolve_config", "synthesize_projection"]

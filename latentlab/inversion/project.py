@@ -12,150 +12,20 @@ a per-sample sum, so a batch of N gives the same per-photo results as N separate
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import LatentlabError
-from ..models.base import Generator
-from ..ops.cpu import PRECISIONS, resolve_precision
-from .pti import TuningConfig
+from ..models.base import Generator, override_noise
+from ..ops.cpu import resolve_precision
+from ..progress import CancelArg, Progress, ProgressArg, as_callback, cancelled
+from .config import ProjectorConfig
 from .schedules import latent_noise_scale, learning_rate
-
-
-SHORTCUTS = ("none", "exact", "approximate")
-
-
-@dataclass(frozen=True)
-class ProjectorConfig:
-    """Every weight and schedule value of the projector (all exposed as CLI flags)."""
-
-    space: str = "w+"  # "w": one w tiled to all rows; "w+": one w per row
-    num_steps: int = 1000
-    w_avg_samples: int = 10000
-    initial_learning_rate: float | None = None  # None: the generator family's default (G.projection_lr)
-    lr_rampup_length: float = 0.05
-    lr_rampdown_length: float = 0.25
-    initial_noise_factor: float = 0.05
-    noise_ramp_length: float = 0.75
-    regularize_noise_weight: float = 5e5
-    rec_weight: float = 0.5  # pixel MSE on [-1, 1] images at the loss resolution
-    lpips_weight: float = 1.0  # LPIPS (VGG16 features) distance
-    #: identity loss, 1 - cosine of face-identity embeddings (FaceRes, :mod:`latentlab.faces.identity_loss`)
-    #: of render and photo at the loss resolution; 0 = off
-    id_weight: float = 0.0
-    loss_resolution: int = 256
-    optimize_noise: bool = True
-    early_stop_patience: int = 0  # steps without LPIPS improvement before stopping; 0 = never
-    early_stop_min_delta: float = 1e-4
-    seed: int = 0
-    #: How the image at the loss resolution is made. "none": full-resolution synthesis, then
-    #: area downsampling (the reference). "exact": a family's exact shortcut when it has one
-    #: (MobileStyleGAN: only the low-pass wavelet band, same loss to ~1e-6), else as "none".
-    #: "approximate": also StyleGAN2's early exit, which stops at the loss-resolution block and
-    #: uses its RGB skip image (a different loss; rows of higher layers stay at their start).
-    synthesis_shortcut: str = "exact"
-    #: Wall-time budget in seconds (0 = none). The schedules then run on the fraction of the
-    #: budget used, ``t = max(step / num_steps, elapsed / time_budget)``, and the loop stops when
-    #: either runs out, so a short budget still gets the full learning-rate ramp-down. Timing
-    #: dependent: results are reproducible only without a budget.
-    time_budget: float = 0.0
-    #: "fp32" (default, the reference numerics) or "bf16": synthesis and LPIPS under
-    #: ``torch.autocast`` with bfloat16 (optimiser state, noise penalty and the latents stay fp32).
-    #: Faster on CPUs with AVX512-BF16 / AMX; the loss differs by ~4e-5 relative on
-    #: ffhq-mobile and ~1.6e-2 on a StyleGAN2 config-f with random weights (benchmarks/README.md).
-    #: "auto": bf16 where :func:`latentlab.ops.fast_bfloat16` says it is faster, else fp32 (the
-    #: result's config records which ran).
-    precision: str = "fp32"
-    #: Pivotal tuning after the projection (:mod:`latentlab.inversion.pti`): the projected ws become
-    #: the pivot and a copy of the synthesis network is fine-tuned to reproduce the photo. None: off.
-    tuning: TuningConfig | None = None
-
-    def __post_init__(self) -> None:
-        if self.tuning is not None and not isinstance(self.tuning, TuningConfig):
-            raise LatentlabError("tuning must be a TuningConfig or None")
-        if self.space not in ("w", "w+"):
-            raise LatentlabError(f"space must be 'w' or 'w+', got {self.space!r}")
-        if self.num_steps < 1:
-            raise LatentlabError("num_steps must be >= 1")
-        if self.w_avg_samples < 1:
-            raise LatentlabError("w_avg_samples must be >= 1")
-        if min(self.rec_weight, self.lpips_weight, self.regularize_noise_weight, self.id_weight) < 0:
-            raise LatentlabError("loss weights must be >= 0")
-        if self.rec_weight == 0 and self.lpips_weight == 0:
-            raise LatentlabError("at least one of rec_weight and lpips_weight must be > 0")
-        if self.time_budget < 0:
-            raise LatentlabError("time_budget must be >= 0 seconds")
-        if self.precision not in PRECISIONS:
-            raise LatentlabError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.synthesis_shortcut not in SHORTCUTS:
-            raise LatentlabError(f"synthesis_shortcut must be one of {', '.join(SHORTCUTS)}, "
-                                 f"got {self.synthesis_shortcut!r}")
-
-    def replace(self, **kwargs: Any) -> "ProjectorConfig":
-        """A copy with fields changed; ``tuning_<field>`` keywords change fields of ``tuning``
-        (creating a default TuningConfig when it is None)."""
-        tuning_changes = {k[len("tuning_"):]: kwargs.pop(k) for k in list(kwargs) if k.startswith("tuning_")}
-        if tuning_changes:
-            base = kwargs.get("tuning", self.tuning) or TuningConfig()
-            kwargs["tuning"] = base.replace(**tuning_changes)
-        return dataclasses.replace(self, **kwargs)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ProjectorConfig":
-        """Inverse of ``dataclasses.asdict`` (as stored in a latent's settings); unknown keys ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        if isinstance(kw.get("tuning"), dict):
-            tnames = {f.name for f in dataclasses.fields(TuningConfig)}
-            kw["tuning"] = TuningConfig(**{k: v for k, v in kw["tuning"].items() if k in tnames})
-        return cls(**kw)
-
-
-PRESETS: dict[str, ProjectorConfig] = {
-    # The seed's recipe: mean-latent start, pixel (0.5) + LPIPS (1) loss, noise reg 5e5, W+.
-    "seed": ProjectorConfig(),
-    # NVIDIA stylegan2-ada-pytorch projector.py defaults: W, LPIPS only, noise reg 1e5, 1000 steps.
-    "nvidia": ProjectorConfig(space="w", rec_weight=0.0, lpips_weight=1.0, regularize_noise_weight=1e5,
-                              num_steps=1000),
-    # Quality per second on a CPU: fewer steps, shorter ramps, stop when LPIPS stalls.
-    "fast": ProjectorConfig(num_steps=200, lr_rampdown_length=0.3, noise_ramp_length=0.5,
-                            early_stop_patience=40),
-    # Pivotal tuning (PTI, Roich et al. 2021): a short W projection as the pivot, then the synthesis
-    # weights are fine-tuned to reproduce the person. The pivot is in W, PTI's choice: on the 20
-    # evaluation photos it ends as close as a W+ pivot after tuning (33.2 dB / dlib 0.137 vs 33.5 /
-    # 0.131, 20/20 the same person both ways) and edits far better from it (smile +1 sigma on 10
-    # tuned portraits widens the mouth by 11.1% vs 6.8%; benchmarks/README.md). A 30-step pivot ends
-    # as close after tuning as a 60-step one (28.4 dB / dlib 0.174 vs 28.5 / 0.182 after 70 steps).
-    # precision "auto": bf16 where the CPU computes it natively (AVX512-BF16 / AMX): tuning steps
-    # 2x faster there with the same fidelity (held-out portrait, 100 steps: 30.3 dB / dlib 0.181 in
-    # 95 s vs 30.4 dB / 0.176 in 165 s).
-    "pti": ProjectorConfig(space="w", num_steps=30, lr_rampdown_length=0.3, noise_ramp_length=0.5,
-                           precision="auto", tuning=TuningConfig()),
-}
-
-
-def preset_config(name: str, **overrides: Any) -> ProjectorConfig:
-    """``PRESETS[name]`` with the given fields changed (None values are ignored; ``tuning_<field>``
-    changes a field of its pivotal tuning). Unknown presets and fields are one-line errors."""
-    if name not in PRESETS:
-        raise LatentlabError(f"unknown projection preset {name!r}; choose from {', '.join(PRESETS)}")
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    names = {f.name for f in dataclasses.fields(ProjectorConfig)}
-    tnames = {f.name for f in dataclasses.fields(TuningConfig)}
-    for k in changes:
-        if k not in names and not (k.startswith("tuning_") and k[len("tuning_"):] in tnames):
-            raise LatentlabError(f"unknown projector setting {k!r}")
-    try:
-        return PRESETS[name].replace(**changes) if changes else PRESETS[name]
-    except TypeError as exc:
-        raise LatentlabError(f"bad projector setting: {exc}") from None
 
 
 @dataclass
@@ -176,7 +46,7 @@ class ProjectionResult:
 
 def latent_stats(G: Generator, num_samples: int = 10000, seed: int = 0, batch: int = 1000
                  ) -> tuple[torch.Tensor, float]:
-    """G's average W [w_dim] (the projection start: :func:`latentlab.registry.generator_w_avg`, the
+    """G's average W [w_dim] (the projection start: :func:`latentlab.models.w_avg.w_avg_of`, the
     generator's own ``w_avg``) and the scalar spread ``sqrt(mean ||w - w_avg||^2)`` of
     ``num_samples`` mapping samples around it (the scale of the latent noise).
 
@@ -185,9 +55,9 @@ def latent_stats(G: Generator, num_samples: int = 10000, seed: int = 0, batch: i
     """
     import numpy as np
 
-    from ..registry import generator_w_avg
+    from ..models.w_avg import w_avg_of
 
-    w_avg = generator_w_avg(G, num_samples).to(G.device, torch.float32)
+    w_avg = w_avg_of(G, num_samples).to(G.device, torch.float32)
     rng = np.random.RandomState(seed)
     z_all = torch.from_numpy(rng.randn(num_samples, G.z_dim).astype(np.float32))
     sq = torch.zeros((), dtype=torch.float64)
@@ -201,24 +71,7 @@ def latent_stats(G: Generator, num_samples: int = 10000, seed: int = 0, batch: i
     return w_avg, w_std
 
 
-@contextlib.contextmanager
-def override_noise(G: Generator, noise: dict[str, torch.Tensor]) -> Iterator[None]:
-    """Temporarily replace G's constant noise buffers by ``noise`` (name -> [H,W] or [N,1,H,W])."""
-    owners = {}
-    modules = dict(G.named_modules())
-    for name, value in noise.items():
-        mod_name, _, buf = name.rpartition(".")
-        mod = modules[mod_name]
-        owners[name] = (mod, buf, mod._buffers[buf])
-        mod._buffers[buf] = value
-    try:
-        yield
-    finally:
-        for mod, buf, old in owners.values():
-            mod._buffers[buf] = old
-
-
-def _resize_to(x: torch.Tensor, res: int) -> torch.Tensor:
+def resize_to(x: torch.Tensor, res: int) -> torch.Tensor:
     if x.shape[-1] > res:
         return F.interpolate(x, size=(res, res), mode="area")
     if x.shape[-1] < res:
@@ -239,7 +92,7 @@ def synthesize_for_loss(G: Generator, ws: torch.Tensor, loss_res: int, shortcut:
         small = lowres(ws, loss_res, noise_mode="const", approximate=(shortcut == "approximate"))
     if small is None:
         synth = G.synthesis(ws, noise_mode="const")
-        small = _resize_to(synth, loss_res)
+        small = resize_to(synth, loss_res)
     else:
         synth = small
     return synth, small.contiguous(memory_format=torch.channels_last)
@@ -267,20 +120,19 @@ def project(
     *,
     lpips_model: torch.nn.Module | None = None,
     identity_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    progress: bool = True,
-    callback: Callable[[int, dict[str, Any]], None] | None = None,
+    progress: ProgressArg = None,
+    cancel: CancelArg = None,
 ) -> ProjectionResult:
     """Project targets [N, 3, H, W] in [-1, 1] (any H = W; resized to the loss resolution).
 
-    ``callback(step, info)`` is called after every step with ``info`` holding ``ws`` (detached,
-    [N, num_ws, w_dim]), ``loss``, ``lpips`` and ``mse`` lists, ``image`` (the synthesized image:
-    full resolution, or the loss resolution when a synthesis shortcut is in use); it may raise KeyboardInterrupt
-    to stop early. Ctrl-C (KeyboardInterrupt) stops the loop and returns the best latents so far.
+    ``progress`` (:mod:`latentlab.progress`) gets a ``"project"`` event after every step with the
+    step's ``loss`` and mean ``lpips``, ``image`` (the synthesized image: full resolution, or the
+    loss resolution when a synthesis shortcut is in use), ``state["ws"]`` (detached,
+    [N, num_ws, w_dim]) and ``state["lpips"]`` (per target). ``cancel`` (or Ctrl-C) stops the loop;
+    the result then holds the best latents so far with ``interrupted`` set.
     ``identity_loss(render, target) -> [N]`` is used when ``config.id_weight > 0`` (default: the
     FaceRes identity loss, :class:`latentlab.faces.identity_loss.IdentityLoss`).
     """
-    from tqdm.auto import tqdm
-
     if targets.ndim != 4 or targets.shape[1] != 3 or targets.shape[2] != targets.shape[3]:
         raise LatentlabError(f"targets must be [N, 3, H, H] images, got {list(targets.shape)}")
     device = G.device
@@ -301,7 +153,7 @@ def project(
         lpips_model.eval().requires_grad_(False)
 
     loss_res = min(cfg.loss_resolution, G.img_resolution)
-    target_small = _resize_to(targets.to(device, torch.float32), loss_res)
+    target_small = resize_to(targets.to(device, torch.float32), loss_res)
     if cfg.id_weight > 0 and identity_loss is None:
         from ..faces.identity_loss import make_identity_loss
 
@@ -332,10 +184,13 @@ def project(
     interrupted = False
     step = 0
 
-    bar = tqdm(range(cfg.num_steps), disable=not progress, desc="project", unit="step", leave=False)
+    report = as_callback(progress)
     try:
         with override_noise(G, noise):
-            for step in bar:
+            for step in range(cfg.num_steps):
+                if cancelled(cancel):
+                    interrupted = True
+                    break
                 t = step / cfg.num_steps
                 if cfg.time_budget > 0:
                     # The budget counts from the start of the call (setup included).
@@ -386,10 +241,10 @@ def project(
                 row = {"step": step, "loss": float(loss.detach()), "lpips": float(lp_cpu.mean()),
                        "mse": float(mse_cpu.mean()), "lr": lr, "seconds": time.perf_counter() - t_start}
                 history.append(row)
-                bar.set_postfix(loss=f"{row['loss']:.4f}", lpips=f"{row['lpips']:.4f}")
-                if callback is not None:
-                    callback(step, {"ws": ws.detach(), "loss": row["loss"], "lpips": lp_cpu.tolist(),
-                                    "mse": mse_cpu.tolist(), "image": synth.detach()})
+                if report is not None:
+                    report(Progress("project", step + 1, cfg.num_steps,
+                                    values={"loss": row["loss"], "lpips": row["lpips"]}, image=synth.detach(),
+                                    state={"ws": ws.detach(), "lpips": lp_cpu.tolist(), "mse": mse_cpu.tolist()}))
                 if cfg.early_stop_patience > 0:
                     m = float(best_lpips.nanmean()) if lpips_model is not None else float(best_score.mean())
                     if m < best_mean_lpips - cfg.early_stop_min_delta:
@@ -400,8 +255,6 @@ def project(
                             break
     except KeyboardInterrupt:
         interrupted = True
-    finally:
-        bar.close()
 
     ws_best = best_w.expand(N, G.num_ws, -1).contiguous() if rows == 1 else best_w
     return ProjectionResult(
@@ -422,3 +275,7 @@ def synthesize_projection(G: Generator, result: ProjectionResult) -> torch.Tenso
     """Render a projection result at full resolution with its own noise maps: [N, 3, H, W]."""
     with torch.no_grad(), override_noise(G, {k: v.to(G.device) for k, v in result.noise.items()}):
         return G.synthesis(result.ws.to(G.device), noise_mode="const")
+
+
+__all__ = ["ProjectionResult", "latent_stats", "noise_penalty", "project", "renormalize_noise_", "resize_to",
+           "synthesize_for_loss", "synthesize_projection"]

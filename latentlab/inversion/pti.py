@@ -13,105 +13,37 @@ tuning keeps the pivot ``ws`` fixed and fine-tunes the synthesis network's weigh
   so the change stays near the pivot and edits around it keep working;
 * early stop when the loss network's LPIPS falls under ``early_stop_lpips``.
 
-The result is stored as a compact **delta**: for each synthesis parameter that changed, ``tuned -
-base`` (float16 by default) in a safetensors file beside the latent (:func:`save_delta`,
-:func:`load_delta`, :func:`apply_delta`). A latent file names its delta in ``settings["tuning"]``
-(a plain file name in the same folder plus the delta's SHA-256); every command that reads such a
-latent renders with the tuned generator.
+The result is a :class:`~latentlab.latent.Tuning`: for each synthesis parameter that changed,
+``tuned - base``, rounded to the precision its file stores (float16 by default), so the tuned
+generator used for the metrics is the one every later command draws with. A latent carries it and
+its file is written beside the latent (:mod:`latentlab.latent`).
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import LatentlabError
-from ..models.base import Generator
-from ..ops.cpu import PRECISIONS, resolve_precision
-
-DELTA_FORMAT = "latentlab-pti-delta"
-DELTA_VERSION = "1"
-#: File-name suffix of a delta beside its latent: ``latent.npz`` -> ``latent.pti.safetensors``.
-DELTA_SUFFIX = ".pti.safetensors"
-#: Largest delta file read (bytes); StyleGAN2 config-f's synthesis in float32 is ~120 MB.
-MAX_DELTA_BYTES = 512 * 2**20
-TUNE_CHOICES = ("all", "convs")
-DELTA_DTYPES = ("float16", "float32")
-
-
-@dataclass(frozen=True)
-class TuningConfig:
-    """Every weight and schedule value of pivotal tuning (CLI flags ``--pti-*``)."""
-
-    num_steps: int = 100  # at most; early stop may end sooner
-    learning_rate: float = 3e-4  # Adam (PTI's value, constant there)
-    #: cosine ramp-down of the learning rate over this last fraction of the steps (0 = constant)
-    lr_rampdown_length: float = 0.0
-    lpips_weight: float = 1.0  # LPIPS (VGG16) at loss_resolution
-    #: pixel MSE on [-1, 1] images at the generator's full resolution. PTI uses 1; 10 converges much
-    #: faster here (held-out portrait, 100 steps: 30.2 dB / dlib 0.154 vs 27.5 dB / 0.219)
-    l2_weight: float = 10.0
-    id_weight: float = 0.0  # 1 - cosine of identity embeddings (needs an identity network)
-    #: weight of the locality regulariser's MSE and LPIPS terms (PTI: 0.1); 0 = off. With PTI's
-    #: alpha = 30 it held tuning back (held-out portrait, 100 steps: dlib 0.555 vs 0.236 without);
-    #: with alpha = 10 it costs no fidelity (30.1 dB / dlib 0.157 vs 30.2 / 0.154) and keeps edits
-    #: stronger (smile +1 sigma: mouth +7.4% vs +5.2%).
-    locality_weight: float = 0.1
-    locality_alpha: float = 10.0  # distance of the regulariser's latents from the pivot (PTI: 30)
-    locality_every: int = 4  # apply the regulariser every k steps
-    early_stop_lpips: float = 0.0  # stop when every photo's LPIPS is below this; 0 = never
-    loss_resolution: int = 256
-    #: "all": every synthesis parameter (PTI); "convs": all but the style affines and noise strengths
-    #: (the mapping from W to styles stays the base model's).
-    tune: str = "all"
-    #: "fp32", "bf16" (autocast for synthesis and LPIPS; weights, Adam state and the pixel loss stay
-    #: fp32) or "auto": bf16 where :func:`latentlab.ops.fast_bfloat16` says it is faster (the
-    #: result's config records which ran)
-    precision: str = "auto"
-    delta_dtype: str = "float16"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.num_steps < 0:
-            raise LatentlabError("pivotal tuning steps must be >= 0")
-        if not 0 <= self.lr_rampdown_length <= 1:
-            raise LatentlabError(f"lr_rampdown_length must be in [0, 1], got {self.lr_rampdown_length}")
-        for name in ("learning_rate", "lpips_weight", "l2_weight", "id_weight", "locality_weight",
-                     "locality_alpha", "early_stop_lpips"):
-            v = getattr(self, name)
-            if not math.isfinite(v) or v < 0:
-                raise LatentlabError(f"pivotal tuning {name} must be a finite number >= 0, got {v}")
-        if self.lpips_weight == 0 and self.l2_weight == 0 and self.id_weight == 0:
-            raise LatentlabError("pivotal tuning needs one of lpips_weight, l2_weight, id_weight > 0")
-        if self.locality_every < 1:
-            raise LatentlabError("locality_every must be >= 1")
-        if self.tune not in TUNE_CHOICES:
-            raise LatentlabError(f"tune must be one of {', '.join(TUNE_CHOICES)}, got {self.tune!r}")
-        if self.precision not in PRECISIONS:
-            raise LatentlabError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.delta_dtype not in DELTA_DTYPES:
-            raise LatentlabError(f"delta_dtype must be one of {', '.join(DELTA_DTYPES)}")
-
-    def replace(self, **kwargs: Any) -> "TuningConfig":
-        return dataclasses.replace(self, **kwargs)
+from ..latent.tuning import Tuning, tuning_config_dict
+from ..models.base import Generator, override_noise
+from ..ops.cpu import resolve_precision
+from ..progress import CancelArg, Progress, ProgressArg, as_callback, cancelled
+from .config import TuningConfig
 
 
 @dataclass
 class TuningResult:
-    """A tuned generator (a copy; the base is untouched), its delta and the loss history."""
+    """A tuned generator (a copy; the base is untouched), its tuning and the loss history."""
 
-    G: Generator  # the tuned copy, eval mode, no gradients
-    delta: dict[str, torch.Tensor]  # synthesis parameter name -> tuned - base (float32, CPU)
+    G: Generator  # base + tuning (the rounded delta), eval mode, no gradients
+    tuning: Tuning  # synthesis parameter name -> tuned - base, as its file stores it
     lpips: list[float]  # final LPIPS per photo (the loss network, loss resolution)
     mse: list[float]  # final full-resolution MSE per photo
     steps_run: int
@@ -158,8 +90,8 @@ def pivotal_tuning(
     *,
     lpips_model: torch.nn.Module | None = None,
     identity_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    progress: bool = True,
-    callback: Callable[[int, dict[str, Any]], None] | None = None,
+    progress: ProgressArg = None,
+    cancel: CancelArg = None,
 ) -> TuningResult:
     """Fine-tune a copy of G's synthesis network so that it renders ``pivot`` as ``targets``.
 
@@ -167,14 +99,11 @@ def pivotal_tuning(
     (the projection's ws); noise: the projection's noise maps (name -> [N, 1, H, W]), kept fixed.
     With N > 1 photos, one generator is tuned for all of them (PTI's multi-image mode): tune
     photos separately to get one generator each. ``identity_loss(render, target) -> [N]`` is
-    required when ``config.id_weight > 0``. Ctrl-C stops early and keeps the tuning so far.
-    ``callback(step, info)`` runs after each update; ``info`` holds the history row (step, lr, loss,
-    lpips, mse, ...), ``image`` (the render the step's loss saw) and ``G`` (the generator being
+    required when ``config.id_weight > 0``. ``cancel`` (or Ctrl-C) stops early and keeps the
+    tuning so far. ``progress`` gets a ``"tune"`` event after each update with ``lpips``, ``mse``
+    and ``loss``, ``image`` (the render the step's loss saw) and ``state["G"]`` (the generator being
     tuned, after the update; render it under ``torch.no_grad()``).
     """
-    from tqdm.auto import tqdm
-
-    from .project import override_noise
     from .schedules import learning_rate
 
     cfg = config
@@ -217,9 +146,12 @@ def pivotal_tuning(
     last_lp = [math.nan] * N
     last_mse = [math.nan] * N
     interrupted = False
-    bar = tqdm(range(cfg.num_steps), disable=not progress, desc="tune", unit="step", leave=False)
+    report = as_callback(progress)
     try:
-        for step in bar:
+        for step in range(cfg.num_steps):
+            if cancelled(cancel):
+                interrupted = True
+                break
             lr = learning_rate(step / max(cfg.num_steps, 1), cfg.learning_rate, 0.0, cfg.lr_rampdown_length)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -259,143 +191,25 @@ def pivotal_tuning(
             if id_term is not None:
                 row["id_loss"] = float(id_term.detach().mean())
             history.append(row)
-            bar.set_postfix(lpips=f"{row['lpips']:.4f}", mse=f"{row['mse']:.4f}")
-            if callback is not None:
-                callback(step, {**row, "image": img.detach(), "G": Gt})
+            if report is not None:
+                report(Progress("tune", step + 1, cfg.num_steps,
+                                values={k: row[k] for k in ("loss", "lpips", "mse")}, image=img.detach(),
+                                state={"G": Gt}))
     except KeyboardInterrupt:
         interrupted = True
-    finally:
-        bar.close()
 
     Gt.requires_grad_(False)
     base = dict(G.synthesis_network.named_parameters())
     delta = {name: (p.detach() - base[name].detach()).float().cpu() for name, p in params.items()}
     delta = {k: v for k, v in delta.items() if bool(v.abs().max() > 0)}
-    return TuningResult(Gt, delta, last_lp, last_mse, len(history), time.perf_counter() - t_start, interrupted,
-                        cfg, history)
-
-
-# --------------------------------------------------------------------------- deltas on disk
-
-
-def apply_delta(G: Generator, delta: dict[str, torch.Tensor]) -> Generator:
-    """A copy of G whose synthesis parameters are ``base + delta`` (G is unchanged)."""
-    params = dict(G.synthesis_network.named_parameters())
-    for name, d in delta.items():
-        if name not in params:
-            raise LatentlabError(f"tuning delta names {name!r}, which this generator does not have")
-        if tuple(d.shape) != tuple(params[name].shape):
-            raise LatentlabError(f"tuning delta {name!r} is {list(d.shape)}, the generator's parameter is "
-                                 f"{list(params[name].shape)}")
-    Gt = copy.deepcopy(G).eval().requires_grad_(False)
-    tuned = dict(Gt.synthesis_network.named_parameters())
+    tuning = Tuning.from_delta(delta, dtype=cfg.delta_dtype, config=tuning_config_dict(cfg))
+    # The tuned copy draws with the delta as its file stores it, so what is measured is what is saved.
     with torch.no_grad():
-        for name, d in delta.items():
-            tuned[name].add_(d.to(tuned[name].device, tuned[name].dtype))
-    return Gt
-
-
-def blend_deltas(deltas: list[dict[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:
-    """``sum_i weights[i] * deltas[i]`` over the union of their names (missing names count as 0)."""
-    out: dict[str, torch.Tensor] = {}
-    for d, w in zip(deltas, weights):
-        for k, v in d.items():
-            out[k] = out[k] + w * v.float() if k in out else w * v.float()
-    return out
-
-
-def delta_path_for(latent_path: "str | Path") -> Path:
-    """Where a latent's delta lives: ``folder/latent.npz`` -> ``folder/latent.pti.safetensors``."""
-    p = Path(latent_path)
-    return p.with_name(p.stem + DELTA_SUFFIX)
-
-
-def delta_bytes(delta: dict[str, torch.Tensor], *, model: str, config: TuningConfig | None = None) -> bytes:
-    """``delta`` as the bytes of a ``.pti.safetensors`` file (``config.delta_dtype``, latentlab metadata)."""
-    from safetensors.torch import save
-
-    dtype = getattr(torch, (config or TuningConfig()).delta_dtype)
-    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in sorted(delta.items())}
-    meta = {"format": DELTA_FORMAT, "version": DELTA_VERSION, "model": str(model),
-            "config": json.dumps(dataclasses.asdict(config) if config else {}, sort_keys=True)}
-    return save(tensors, metadata=meta)
-
-
-def save_delta(path: "str | Path", delta: dict[str, torch.Tensor], *, model: str, config: TuningConfig | None = None,
-               force: bool = False) -> str:
-    """Write ``delta`` (name -> tensor) as safetensors (:func:`delta_bytes`); returns its SHA-256 hex.
-
-    Written to a temporary name, then renamed: a symbolic link at ``path`` is replaced, not followed.
-    """
-    from ..imageio import write_bytes_atomic
-
-    path = Path(path)
-    if (path.exists() or path.is_symlink()) and not force:
-        raise LatentlabError(f"{path} already exists; use --force to overwrite")
-    data = delta_bytes(delta, model=model, config=config)
-    write_bytes_atomic(path, data, force=force)
-    return hashlib.sha256(data).hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def load_delta(path: "str | Path", G: Generator, *, sha256: str | None = None) -> dict[str, torch.Tensor]:
-    """Read and check a delta written by :func:`save_delta` for generator G (float32 tensors, CPU).
-
-    Checks, before any tensor is read: a regular file no larger than :data:`MAX_DELTA_BYTES`, the
-    SHA-256 when given (the latent's record), a safetensors header whose metadata says it is a
-    latentlab delta, tensor names that are G's synthesis parameters with their shapes, float dtypes.
-    After reading: finite values. Every failure is one line naming the file.
-    """
-    from safetensors import safe_open
-
-    from ..checkpoints.guards import check_safetensors_header
-
-    path = Path(path)
-    try:
-        st = path.lstat()
-    except OSError:
-        raise LatentlabError(f"{path}: tuning delta not found (it belongs beside its latent file)") from None
-    import stat as _stat
-
-    if not _stat.S_ISREG(st.st_mode):
-        raise LatentlabError(f"{path}: tuning delta is not a regular file")
-    if st.st_size > MAX_DELTA_BYTES:
-        raise LatentlabError(f"{path}: tuning delta of {st.st_size} bytes is larger than the "
-                             f"{MAX_DELTA_BYTES // 2**20} MiB limit")
-    if sha256 is not None and _sha256(path) != sha256.lower():
-        raise LatentlabError(f"{path}: tuning delta does not match the SHA-256 its latent records "
-                             "(it was replaced or belongs to another latent)")
-    header = check_safetensors_header(path)
-    meta = header.get("__metadata__") or {}
-    if meta.get("format") != DELTA_FORMAT:
-        raise LatentlabError(f"{path}: not a latentlab tuning delta (metadata format {meta.get('format')!r})")
-    params = dict(G.synthesis_network.named_parameters())
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if name not in params:
-            raise LatentlabError(f"{path}: tuning delta names {name!r}, which this generator does not have "
-                                 f"(made for {meta.get('model')!r}?)")
-        if tuple(info.get("shape", ())) != tuple(params[name].shape):
-            raise LatentlabError(f"{path}: tuning delta {name!r} is {info.get('shape')}, the generator's "
-                                 f"parameter is {list(params[name].shape)}")
-        if info.get("dtype") not in ("F16", "BF16", "F32"):
-            raise LatentlabError(f"{path}: tuning delta {name!r} has dtype {info.get('dtype')}, not a float")
-    out: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt") as f:
-        for name in f.keys():
-            t = f.get_tensor(name).float()
-            if not bool(torch.isfinite(t).all()):
-                raise LatentlabError(f"{path}: tuning delta {name!r} holds NaN or infinite values")
-            out[name] = t
-    return out
+        for name, p in params.items():
+            p.copy_(base[name].detach() + tuning.delta[name].to(p.device, p.dtype) if name in tuning.delta
+                    else base[name].detach())
+    return TuningResult(Gt, tuning, last_lp, last_mse, len(history), time.perf_counter() - t_start, interrupted,
+                        cfg, history)
 
 
 def tuning_identity_loss(config: TuningConfig, device: torch.device
@@ -412,6 +226,5 @@ def identity_loss_fn(device: torch.device) -> Callable[[torch.Tensor, torch.Tens
     return make_identity_loss(device)
 
 
-__all__ = ["DELTA_FORMAT", "DELTA_SUFFIX", "MAX_DELTA_BYTES", "TuningConfig", "TuningResult", "apply_delta",
-           "blend_deltas", "delta_bytes", "delta_path_for", "identity_loss_fn", "load_delta", "locality_latents",
-           "pivotal_tuning", "save_delta", "tunable_parameters", "tuning_identity_loss"]
+__all__ = ["TuningResult", "identity_loss_fn", "locality_latents", "pivotal_tuning", "tunable_parameters",
+           "tuning_identity_loss"]

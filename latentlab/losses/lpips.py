@@ -88,7 +88,7 @@ class _Stage(nn.Module):
         return x
 
 
-def _unit_normalize(f: torch.Tensor) -> torch.Tensor:
+def unit_normalize(f: torch.Tensor) -> torch.Tensor:
     """Divide each pixel's feature vector by its L2 norm over channels (+1e-10)."""
     return f / (f.square().sum(dim=1, keepdim=True).sqrt() + _EPS)
 
@@ -243,7 +243,7 @@ class LPIPS(nn.Module):
             h = stage(h)
             # The distance head runs in float32 even when the convolutions run in bfloat16
             # (autocast): the norms, differences and means lose most of the loss's precision otherwise.
-            feats.append(_unit_normalize(h.float()))
+            feats.append(unit_normalize(h.float()))
         return feats
 
     def distance_from_features(self, x: torch.Tensor, feats_y: list[torch.Tensor]) -> torch.Tensor:

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, LatentlabError
-from .lpips import _unit_normalize, check_images, read_state_dict
+from .lpips import unit_normalize, check_images, read_state_dict
 
 STLPIPS_DIST = "stlpips-pytorch"
 STLPIPS_VERSION = "0.0.2"
@@ -211,7 +211,7 @@ class LPIPSAlex(nn.Module):
         self._check_device(y)
         with torch.autocast(device_type=y.device.type, enabled=False):
             h = (y.float() - self.shift) / self.scale
-            return [_unit_normalize(f) for f in self._trunk(h)]
+            return [unit_normalize(f) for f in self._trunk(h)]
 
     def distance_from_features(self, x: torch.Tensor, feats_y: list[torch.Tensor]) -> torch.Tensor:
         """LPIPS-Alex between images x [N, 3, H, W] in [-1, 1] and cached target features -> [N].

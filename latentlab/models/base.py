@@ -14,7 +14,8 @@ JSON data, so ``family`` + ``config`` + ``state_dict()`` rebuild the model exact
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import contextlib
+from typing import Any, ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -114,6 +115,16 @@ class Generator(nn.Module):
         """ws [N, num_ws, w_dim] -> images [N, img_channels, img_resolution, img_resolution]."""
         raise NotImplementedError
 
+    def synthesis_features(self, ws: torch.Tensor, resolution: int, noise_mode: str = "const") -> torch.Tensor:
+        """The feature map [N, C, r, r] of the synthesis block at ``resolution`` (one of
+        :attr:`feature_resolutions`), computed without the blocks above it."""
+        raise NotImplementedError
+
+    @property
+    def feature_resolutions(self) -> list[int]:
+        """Resolutions at which :meth:`synthesis_features` can stop."""
+        return []
+
     def check_ws(self, ws: torch.Tensor) -> None:
         """Raise a clear ShapeError (a ValueError) when ws is not [N, num_ws, w_dim]."""
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
@@ -163,3 +174,21 @@ class Generator(nn.Module):
                 for i, (r, n) in enumerate(zip(self.ws_resolutions, self.ws_layer_names()))
             ],
         }
+
+
+@contextlib.contextmanager
+def override_noise(G: nn.Module, noise: "dict[str, torch.Tensor]") -> Iterator[None]:
+    """Temporarily replace G's constant noise buffers by ``noise`` (name -> [H, W] or [N, 1, H, W]);
+    names are those of :meth:`Generator.noise_buffers`."""
+    owners = []
+    modules = dict(G.named_modules())
+    for name, value in noise.items():
+        mod_name, _, buf = name.rpartition(".")
+        mod = modules[mod_name]
+        owners.append((mod, buf, mod._buffers[buf]))
+        mod._buffers[buf] = value
+    try:
+        yield
+    finally:
+        for mod, buf, old in reversed(owners):
+            mod._buffers[buf] = old

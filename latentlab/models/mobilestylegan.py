@@ -245,18 +245,23 @@ class SynthesisNetwork(nn.Module):
         self.num_ws = 1 + 3 * len(self.block_resolutions) + 1
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", impl: str = "ref",
-                bands_only: bool = False) -> torch.Tensor:
+                bands_only: bool = False, stop_resolution: int | None = None) -> torch.Tensor:
         """Images [N, C, R, R]; ``bands_only``: the low-pass band [N, C, R/2, R/2] of the last inverse
-        wavelet transform, which is exactly 2 x the 2x2 area average of the image."""
+        wavelet transform, which is exactly 2 x the 2x2 area average of the image;
+        ``stop_resolution``: the feature map [N, C, r, r] of that block (4: the first level)."""
         x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
         if impl == "fast":  # oneDNN convolves NHWC without reordering every layer
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.b4.conv1(x, ws[:, 0], noise_mode, impl)
+        if stop_resolution == 4:
+            return x
         row = 1
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             x = block(x, ws[:, row:row + 3], noise_mode, impl)
             row += 3
+            if res == stop_resolution:
+                return x
         if bands_only:
             return block.torgb(x, ws[:, row], impl, low_pass=True).contiguous()
         img = haar_idwt(block.torgb(x, ws[:, row], impl))
@@ -351,6 +356,23 @@ class MobileStyleGANGenerator(Generator):
         ll = self.synthesis_network(ws.to(self.w_avg.dtype), noise_mode=noise_mode, impl=self._check_impl(impl),
                                     bands_only=True) * 0.5
         return F.avg_pool2d(ll, half // resolution) if resolution < half else ll
+
+    def synthesis_features(self, ws: torch.Tensor, resolution: int, noise_mode: str = "const",
+                           impl: str | None = None) -> torch.Tensor:
+        """The feature map of synthesis block ``resolution`` [N, C, r, r] (4: the first level),
+        computed without the blocks above it (rows feeding them get no gradient)."""
+        self.check_ws(ws)
+        if resolution not in self.feature_resolutions:
+            raise ValueError(f"no synthesis block at {resolution} px; blocks: {self.feature_resolutions}")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
+        return self.synthesis_network(ws.to(self.w_avg.dtype), noise_mode=noise_mode, impl=self._check_impl(impl),
+                                      stop_resolution=resolution)
+
+    @property
+    def feature_resolutions(self) -> list[int]:
+        """Resolutions whose block features :meth:`synthesis_features` returns."""
+        return [4, *self.synthesis_network.block_resolutions]
 
     def noise_buffers(self) -> dict[str, torch.Tensor]:
         """The 15 ``noise_const`` buffers [R, R] (unit variance; scaled by each layer's

@@ -83,7 +83,7 @@ LIMITS: dict[str, int] = {
     "num_elements": 1_000_000_000,  # every parameter and buffer together (4 GB as float32)
 }
 
-#: Limits of :func:`_plain`: nesting depth, and values counted as if shared references were copied
+#: Limits of :func:`plain_data`: nesting depth, and values counted as if shared references were copied
 #: (what a JSON dump of the result would write).
 PLAIN_MAX_DEPTH = 32
 PLAIN_MAX_VALUES = 100_000
@@ -101,7 +101,7 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _plain(value: Any, max_depth: int = PLAIN_MAX_DEPTH, max_values: int = PLAIN_MAX_VALUES) -> Any:
+def plain_data(value: Any, max_depth: int = PLAIN_MAX_DEPTH, max_values: int = PLAIN_MAX_VALUES) -> Any:
     """numpy scalars/arrays, tuples, sets and dict subclasses -> plain JSON-able Python data.
 
     Memoised: an object referenced twice is converted once and stays shared in the result. Raises a
@@ -272,8 +272,8 @@ def normalize_config(
     for name, kw in (("mapping_kwargs", mapping_kwargs), ("synthesis_kwargs", synthesis_kwargs)):
         if kw is not None and not isinstance(kw, dict):
             raise ValueError(f"{name} must be a dict, got {_describe(kw)}")
-    mk = _plain(dict(mapping_kwargs or {}))
-    sk = _plain(dict(synthesis_kwargs or {}))
+    mk = plain_data(dict(mapping_kwargs or {}))
+    sk = plain_data(dict(synthesis_kwargs or {}))
     unknown = sorted(set(mk) - set(MAPPING_DEFAULTS))
     if unknown:
         raise ValueError(f"unknown StyleGAN2 mapping_kwargs: {', '.join(unknown)}")
@@ -286,11 +286,11 @@ def normalize_config(
     sk = {**SYNTHESIS_DEFAULTS, **sk}
     L = LIMITS
     cfg = {
-        "z_dim": _int("z_dim", _plain(z_dim), 0, L["z_dim"]),
-        "c_dim": _int("c_dim", _plain(c_dim), 0, L["c_dim"]),
-        "w_dim": _int("w_dim", _plain(w_dim), 1, L["w_dim"]),
-        "img_resolution": _int("img_resolution", _plain(img_resolution), 4, L["img_resolution"]),
-        "img_channels": _int("img_channels", _plain(img_channels), 1, L["img_channels"]),
+        "z_dim": _int("z_dim", plain_data(z_dim), 0, L["z_dim"]),
+        "c_dim": _int("c_dim", plain_data(c_dim), 0, L["c_dim"]),
+        "w_dim": _int("w_dim", plain_data(w_dim), 1, L["w_dim"]),
+        "img_resolution": _int("img_resolution", plain_data(img_resolution), 4, L["img_resolution"]),
+        "img_channels": _int("img_channels", plain_data(img_channels), 1, L["img_channels"]),
         "mapping_kwargs": mk,
         "synthesis_kwargs": sk,
     }
@@ -714,14 +714,18 @@ class SynthesisNetwork(nn.Module):
         return sorted(out, key=lambda t: (t[1], t[2], t[0]))
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = True,
-                impl: str = "ref", stop_resolution: int | None = None) -> torch.Tensor:
-        """``stop_resolution``: return the skip image of that block (only for 'skip' networks)."""
+                impl: str = "ref", stop_resolution: int | None = None, features: bool = False) -> torch.Tensor:
+        """``stop_resolution``: stop after that block and return its skip image (only for 'skip'
+        networks) or, with ``features``, its feature map [N, C, r, r]."""
         x = img = None
         row = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             block_ws = ws.narrow(1, row, block.num_conv + block.num_torgb)
             row += block.num_conv
+            if features and res == stop_resolution:
+                x, _ = block(x, None, block_ws, noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl)
+                return x
             x, img = block(x, img, block_ws, noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl)
             if res == stop_resolution:
                 break
@@ -827,6 +831,23 @@ class StyleGAN2Generator(Generator):
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         return net(ws.to(torch.float32), noise_mode=noise_mode, fused_modconv=self.fused_modconv,
                    impl=self._check_impl(impl), stop_resolution=resolution)
+
+    def synthesis_features(self, ws: torch.Tensor, resolution: int, noise_mode: str = "const",
+                           impl: str | None = None) -> torch.Tensor:
+        """The feature map of synthesis block ``resolution`` [N, C, r, r], computed without the
+        blocks above it (rows feeding them get no gradient)."""
+        self.check_ws(ws)
+        if resolution not in self.synthesis_network.block_resolutions:
+            raise ValueError(f"no synthesis block at {resolution} px; blocks: {self.synthesis_network.block_resolutions}")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        return self.synthesis_network(ws.to(torch.float32), noise_mode=noise_mode, fused_modconv=self.fused_modconv,
+                                      impl=self._check_impl(impl), stop_resolution=resolution, features=True)
+
+    @property
+    def feature_resolutions(self) -> list[int]:
+        """Resolutions whose block features :meth:`synthesis_features` returns."""
+        return list(self.synthesis_network.block_resolutions)
 
     def noise_buffers(self) -> dict[str, torch.Tensor]:
         """The live ``noise_const`` buffers [r, r] by state-dict name, in layer order."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .upfirdn2d import _filter_size, upfirdn2d
+from .upfirdn2d import filter_size, upfirdn2d
 
 
 def conv2d_resample(
@@ -35,7 +35,7 @@ def conv2d_resample(
     if (up > 1 or down > 1) and f is None:
         raise ValueError("resampling needs an FIR filter f")
     out_ch, in_per_group, kh, kw = w.shape
-    fw, fh = _filter_size(f)
+    fw, fh = filter_size(f)
     if not flip_weight:
         w = w.flip([2, 3])  # a correlation with the flipped kernel is a convolution
 

@@ -61,7 +61,7 @@ def _parse_padding(padding: Padding) -> tuple[int, int, int, int]:
     raise ValueError(f"padding must be an int, [px, py] or [x0, x1, y0, y1], got {padding!r}")
 
 
-def _filter_size(f: torch.Tensor | None) -> tuple[int, int]:
+def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
     if f is None:
         return 1, 1
     if f.ndim == 1:
@@ -183,7 +183,7 @@ def _upfirdn2d_fast(x: torch.Tensor, f: torch.Tensor | None, upx: int, upy: int,
 def filter2d(x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, flip_filter: bool = False,
              gain: float = 1.0, impl: str = "ref") -> torch.Tensor:
     """Filter ``x`` [N, C, H, W] with ``f`` keeping the size (plus ``padding``)."""
-    fw, fh = _filter_size(f)
+    fw, fh = filter_size(f)
     x0, x1, y0, y1 = _parse_padding(padding)
     pad = [x0 + fw // 2, x1 + (fw - 1) // 2, y0 + fh // 2, y1 + (fh - 1) // 2]
     return upfirdn2d(x, f, padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)
@@ -192,7 +192,7 @@ def filter2d(x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, flip_filter
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding = 0,
                flip_filter: bool = False, gain: float = 1.0, impl: str = "ref") -> torch.Tensor:
     """Upsample ``x`` [N, C, H, W] by ``up`` with FIR filter ``f`` -> [N, C, H*up, W*up]."""
-    fw, fh = _filter_size(f)
+    fw, fh = filter_size(f)
     x0, x1, y0, y1 = _parse_padding(padding)
     pad = [x0 + (fw + up - 1) // 2, x1 + (fw - up) // 2, y0 + (fh + up - 1) // 2, y1 + (fh - up) // 2]
     return upfirdn2d(x, f, up=up, padding=pad, flip_filter=flip_filter, gain=gain * up * up, impl=impl)
@@ -201,7 +201,7 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding =
 def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: Padding = 0,
                  flip_filter: bool = False, gain: float = 1.0, impl: str = "ref") -> torch.Tensor:
     """Downsample ``x`` [N, C, H, W] by ``down`` with FIR filter ``f`` -> [N, C, H/down, W/down]."""
-    fw, fh = _filter_size(f)
+    fw, fh = filter_size(f)
     x0, x1, y0, y1 = _parse_padding(padding)
     pad = [x0 + (fw - down + 1) // 2, x1 + (fw - down) // 2, y0 + (fh - down + 1) // 2, y1 + (fh - down) // 2]
     return upfirdn2d(x, f, down=down, padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)

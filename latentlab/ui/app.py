@@ -26,7 +26,7 @@ Endpoints (JSON unless noted; errors are ``{"error": "one line"}`` with status 4
 * ``GET /``: the page; ``GET /api/session``: ``{"csrf_token"}`` (and the cookie); ``GET /api/info``:
   model, controls and this session's jobs; ``GET /api/layers?spec=``;
 * ``POST /api/photos`` (multipart ``photo`` or raw body, ``?name=&align=0|1``): upload;
-* ``POST /api/project`` ``{photo, steps, space}``; ``POST /api/render`` ``{latent, strengths,
+* ``POST /api/project`` ``{photo, steps, space, preset}``; ``POST /api/render`` ``{latent, strengths,
   layers, style}``; ``POST /api/swap`` ``{target, face, layers, tuning}``: start a job;
 * ``GET /api/jobs/<id>``: progress; ``POST /api/jobs/<id>/cancel``; ``GET /api/jobs/<id>/preview.png``;
 * ``GET /api/images/<id>.png`` and ``GET /api/latents/<id>.npz`` (``?download=1`` for a file name);
@@ -43,7 +43,7 @@ import secrets
 import traceback
 from typing import Any, Iterable
 
-from ..editing.pipeline import MAX_STRENGTH, finite_number
+from ..api import MAX_STRENGTH, PRESETS, finite_number
 from ..errors import LatentlabError
 from .core import BusyError, Studio, TooLargeError, UnknownIdError
 
@@ -233,7 +233,10 @@ def create_app(studio: Studio, *, allowed_hosts: Iterable[str] = (), port: int |
         space = d.get("space") or None  # None: the preset's own space
         if space not in (None, "w", "w+"):
             raise LatentlabError(f"space must be 'w' or 'w+', got {space!r}")
-        job = g.session.start_projection(_id(d, "photo"), _int(d.get("steps"), "steps", 1, 5000), space)
+        preset = _opt_str(d.get("preset"), "preset")  # None: the studio's preset
+        if preset is not None and preset not in PRESETS:
+            raise LatentlabError(f"unknown projection preset {preset!r}; choose from {', '.join(PRESETS)}")
+        job = g.session.start_projection(_id(d, "photo"), _int(d.get("steps"), "steps", 1, 5000), space, preset)
         return jsonify(job.to_dict())
 
     @app.post("/api/render")

