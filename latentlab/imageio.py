@@ -138,8 +138,12 @@ def _to_rgb(im: Image.Image, name: str) -> np.ndarray:
     return np.asarray(im)
 
 
-def load_image(path: PathLike, *, min_size: int = MIN_IMAGE_SIZE) -> np.ndarray:
+def load_image(path: PathLike, *, min_size: int = MIN_IMAGE_SIZE, max_side: int | None = None) -> np.ndarray:
     """Read a photo as uint8 RGB ``[H, W, 3]``; see the module docstring for every case handled.
+
+    ``max_side``: shrink it (Lanczos, aspect ratio kept) so that its longer side is at most this,
+    while it is still Pillow's image: a JPEG is decoded at a reduced scale to begin with, and no
+    full-size array is ever made of an 8-bit RGB or grey photo (the memory a large upload costs).
 
     Raises :class:`LatentlabError` (one line naming the file) for a missing, unreadable,
     non-image, truncated or too-small file (smaller side < ``min_size`` px).
@@ -164,6 +168,8 @@ def load_image(path: PathLike, *, min_size: int = MIN_IMAGE_SIZE) -> np.ndarray:
     try:
         with im:
             im.seek(0)
+            if max_side and im.format == "JPEG" and max(w0, h0) > max_side:
+                im.draft("RGB", (max_side, max_side))  # DCT scaling: decodes at 1/2, 1/4 or 1/8 size
             im.load()  # full decode: truncated/corrupt data raises here
             arr16 = None
             if im.format == "PNG" and _png_bit_depth(data) == 16 and im.mode in ("RGB", "RGBA"):
@@ -172,9 +178,13 @@ def load_image(path: PathLike, *, min_size: int = MIN_IMAGE_SIZE) -> np.ndarray:
             if arr16 is not None:
                 rgb = _composite_on_white(arr16) if arr16.shape[2] == 4 else arr16
                 rgb = _apply_orientation(rgb, exif_orientation)
+            elif max_side and im.mode in ("RGB", "L") and "transparency" not in im.info:
+                # shrink first, then turn the small array: no full-size copy of the photo is made
+                rgb = _apply_orientation(_to_rgb(_shrink(im, max_side), name), exif_orientation)
             else:
-                im = ImageOps.exif_transpose(im)
-                rgb = _to_rgb(im, name)
+                rgb = _to_rgb(ImageOps.exif_transpose(im), name)
+            if max_side and max(rgb.shape[:2]) > max_side:
+                rgb = np.asarray(_shrink(Image.fromarray(np.ascontiguousarray(rgb)), max_side))
     except LatentlabError:
         raise
     except Image.DecompressionBombError as e:
@@ -186,6 +196,16 @@ def load_image(path: PathLike, *, min_size: int = MIN_IMAGE_SIZE) -> np.ndarray:
     if min(h, w) < min_size:
         raise LatentlabError(f"{name}: image is {w}x{h} px; at least {min_size} px per side is needed")
     return np.ascontiguousarray(rgb)
+
+
+def _shrink(im: "Image.Image", max_side: int) -> "Image.Image":
+    """A Pillow image with its longer side at most ``max_side`` (Lanczos, aspect ratio kept)."""
+    w, h = im.size
+    if max(w, h) <= max_side:
+        return im
+    scale = max_side / max(w, h)
+    return im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS,
+                     reducing_gap=3.0)
 
 
 def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:

@@ -57,7 +57,7 @@ def run(env, tmp_path, monkeypatch):
 
 
 def test_every_example_is_tested():
-    tested = {"project.py", "edit.py", "style.py", "swap.py", "directions.py", "batch.py"}
+    tested = {"project.py", "edit.py", "style.py", "swap.py", "directions.py", "batch.py", "drag.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -101,6 +101,15 @@ def test_directions(env, run):
     names = sorted(p.name for p in out.glob("*.png"))
     assert names == ["c_age.png", "c_sefa0.png", "c_sefa1.png", "c_smile.png"]
     assert load_image(out / "c_smile.png").shape == (256, 5 * 256 + 4 * 4, 3)
+
+
+def test_drag(env, run):
+    out = run("drag.py", env["root"] / "a.npz", "--points", "10,12>16,12", "--coords", "aligned", "--steps", "3")
+    assert load_image(out / "a_drag.png", min_size=1).shape == (32, 32, 3)
+    with np.load(out / "a_drag.npz") as z, np.load(env["root"] / "a.npz") as a:
+        assert z["ws"].shape == a["ws"].shape and not np.array_equal(z["ws"], a["ws"])
+    with pytest.raises(SystemExit, match="no facial landmarks"):
+        run("drag.py", env["root"] / "a.npz", "--steps", "1")
 
 
 def test_batch(env, run, tmp_path):

@@ -226,6 +226,28 @@ def test_exif_orientation(tmp_path, orientation, bits):
         assert (px[0] == 255) == (name == _ORIENT[orientation]), (orientation, name)
 
 
+@pytest.mark.parametrize("orientation", [1, 6, 3, 5])
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_max_side_shrinks_as_resizing_the_full_image_would(tmp_path, orientation, fmt):
+    """load_image(max_side=) (shrunk while decoding, the orientation applied to the small image)
+    matches the full-size image, turned, then resized with Pillow's Lanczos."""
+    h, w = 300, 480
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr = np.stack([xx * 255 // w, yy * 255 // h, (xx // 40 + yy // 40) % 2 * 200], axis=2).astype(np.uint8)
+    arr[:30, :30] = 255  # a marker where the stored image starts
+    p = tmp_path / f"o{orientation}.{fmt}"
+    Image.fromarray(arr).save(p, exif=_exif(orientation), **({"quality": 95} if fmt == "jpeg" else {}))
+    full = load_image(p)
+    small = load_image(p, max_side=120)
+    fh, fw = full.shape[:2]
+    want_size = (120, round(fh * 120 / fw)) if fw >= fh else (round(fw * 120 / fh), 120)
+    assert (small.shape[1], small.shape[0]) == want_size
+    ref = np.asarray(Image.fromarray(full).resize(want_size, Image.Resampling.LANCZOS)).astype(int)
+    diff = np.abs(small.astype(int) - ref)
+    # PNG: the same filter on the same pixels; JPEG: decoded at 1/2 scale by the DCT first
+    assert diff.mean() < (0.5 if fmt == "png" else 3.0) and np.percentile(diff, 99) <= (4 if fmt == "png" else 24)
+
+
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     import struct
     import zlib

@@ -201,3 +201,49 @@ def test_a_killed_worker_loses_no_photo(env, tmp_path):
     for p in src.iterdir():
         assert (out / p.stem / "latent.npz").is_file()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_killed_direction_task_is_retried_and_loses_no_sample(env, tmp_path, monkeypatch):
+    """SIGKILL of a worker while it renders and scores a chunk of direction samples: Ray runs the
+    task again and the samples equal the local ones."""
+    import signal
+    import threading
+    import time
+
+    from latentlab.editing.fit import collect_samples
+    from latentlab.engine.ray_engine import ray_chunk_runner
+    from latentlab.registry import load_generator
+
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path / "cache"))  # nothing cached: every chunk is a task
+    G = load_generator(env["net"], "cpu", progress=False)
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline and not killed:
+            pids = _ray_workers_named("ray::_render_score_task")
+            if pids:
+                time.sleep(0.3)  # inside the task's second of scoring
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+                return
+            time.sleep(0.02)
+
+    def slow_redness(images: np.ndarray) -> dict[str, np.ndarray]:  # 1 s a chunk: time to be killed mid-task
+        import time
+
+        time.sleep(1.0)
+        x = images.astype(np.float64)
+        return {"red": (x[..., 0] - x[..., 2]).mean(axis=(1, 2))}
+
+    kw = dict(seed=4, truncation_psi=0.7, scorer=slow_redness, scorer_id="slow-redness-test", model="tiny",
+              progress=False)
+    watcher = threading.Thread(target=killer, daemon=True)
+    watcher.start()
+    remote = collect_samples(G, 96, compute_chunks=ray_chunk_runner(network=str(env["net"]), workers=2,
+                                                                    threads_per_worker=1), **kw)
+    watcher.join(timeout=5)
+    assert killed, "no direction task was found to kill"
+    local = collect_samples(G, 96, cache=False, **kw)
+    assert np.array_equal(remote.w, local.w)
+    assert np.allclose(remote.scores["red"], local.scores["red"], atol=1e-9)

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from ..assets import cache_dir
 from ..editing.directions import Direction, load_direction
+from ..editing.drag import DragConfig, parse_points
+from ..editing.drag import check_points as check_drag_points
 from ..editing.edits import MAX_STRENGTH, UNITS, finite_number, parse_edit_text, parse_edits
 from ..editing.layers import DEFAULT_RANGES, SPEC_HELP
 from ..editing.swap import DEFAULT_IDENTITY_LAYERS, SWAP_TUNINGS, check_swap_tuning
@@ -39,9 +41,10 @@ from ..faces.attributes import ATTRIBUTES
 from ..faces.photo import Photo
 from ..figures import grid, letterbox, resize, side_by_side, stack, strip, thumbnail
 from ..imageio import json_safe, load_image, plain_file_name, refuse_existing, save_image, save_video
+from ..imageio import tensor_to_image as tensor_image
 from ..inversion import PRESETS, ProjectorConfig, TuningConfig, preset_config
 from ..latent import Latent, Tuning
-from ..ops import tune_cpu_allocator
+from ..ops import release_free_memory, share_one_heap, tune_cpu_allocator
 from ..ops.cpu import PRECISIONS
 from ..progress import Progress, reporter
 from ..registry import DEFAULT_MODEL, load_generator, network_name, resolve_device
@@ -60,7 +63,7 @@ __all__ = [
     "swap", "morph", "attributes", "describe_attributes", "identity",
     # pictures
     "Image", "Frames", "Batch", "png_bytes", "grid", "strip", "resize", "side_by_side", "stack", "letterbox",
-    "thumbnail", "load_image", "save_image", "save_video", "write_sweep", "write_swap", "sweep_paths", "swap_paths",
+    "thumbnail", "load_image", "save_image", "save_video", "tensor_image", "write_sweep", "write_swap", "sweep_paths", "swap_paths",
     "plain_file_name", "refuse_existing", "json_safe", "Report", "Step", "Figure", "write_report",
     # runs
     "project_photos", "evaluate", "collect_photos", "ENGINES",
@@ -71,7 +74,7 @@ __all__ = [
     # settings, parsing and limits
     "PRESETS", "ProjectorConfig", "TuningConfig", "preset_config", "PRECISIONS", "parse_edits", "parse_edit_text",
     "UNITS", "MAX_STRENGTH", "finite_number", "DEFAULT_RANGES", "SPEC_HELP", "DEFAULT_IDENTITY_LAYERS", "SWAP_TUNINGS",
-    "check_swap_tuning", "parse_seeds", "MAX_SEED", "cache_dir",
+    "check_swap_tuning", "parse_seeds", "MAX_SEED", "cache_dir", "DragConfig", "parse_points", "check_drag_points",
     # errors, progress, process
-    "LatentlabError", "Progress", "reporter", "tune_cpu_allocator",
+    "LatentlabError", "Progress", "reporter", "tune_cpu_allocator", "release_free_memory", "share_one_heap",
 ]

@@ -270,6 +270,45 @@ class Projection:
         return Frames(frames, {"op": "sweep", "target": one.label, "values": vals, "layers": one.layers,
                                "rows": list(one.rows), "sigma": one.meta.get("sigma")})
 
+    def drag(self, points: Any, *, mask: Any = None, coords: str = "auto", steps: int | None = None,
+             progress: ProgressArg = None, cancel: CancelArg = None, **config: Any) -> "Projection":
+        """Drag editing (DragGAN's method, :mod:`latentlab.editing.drag`): move the content under
+        each handle point to its target by optimising the coarse W+ rows, drawn by this face's own
+        (tuned) generator. Returns a new Projection; its last :attr:`history` entry records the
+        points, where the handles ended (``handles_final``, aligned pixels), the steps and why it
+        stopped.
+
+        points: ``[((hx, hy), (tx, ty)), ...]`` or the text ``"x,y>x,y;x,y>x,y"``. coords:
+        ``"photo"`` (pixels of the original photo, mapped through the alignment), ``"aligned"``
+        (pixels of the aligned image at G's resolution), ``"auto"`` (photo when the latent has an
+        alignment, else aligned). mask: where the image may change, bool or 0/255 pixels of the
+        same frame as the points (None: anywhere). steps: most optimisation steps (default 200).
+        config: :class:`~latentlab.editing.drag.DragConfig` fields (``r1``, ``r2``, ``lr``,
+        ``feature_resolution``, ``rows``, ``mask_weight``, ``stop_distance``, ``patience``,
+        ``preview_every``). progress / cancel: :mod:`latentlab.progress` (``"drag"`` events with
+        the handles and, every few steps, a preview image).
+        """
+        from ..editing.drag import DragConfig, drag, mask_to_aligned, parse_points, photo_to_aligned
+
+        if coords not in ("auto", "photo", "aligned"):
+            raise LatentlabError(f"coords must be photo, aligned or auto, got {coords!r}")
+        if coords == "auto":
+            coords = "photo" if self.transform is not None else "aligned"
+        pts = parse_points(points) if isinstance(points, str) else points
+        R = self.G.img_resolution
+        if coords == "photo":
+            pts = photo_to_aligned(self.latent, pts, R)
+            if mask is not None:
+                mask = mask_to_aligned(self.latent, mask, R)
+        if steps is not None:
+            config["max_steps"] = steps
+        try:
+            cfg = DragConfig(**config)
+        except TypeError as exc:
+            raise LatentlabError(f"bad drag setting: {exc}") from None
+        out, _ = drag(self.G, self.latent, pts, mask=mask, config=cfg, progress=progress, cancel=cancel)
+        return self.with_latent(out)
+
     # -------------------------------------------------------------- files
     def save(self, path: "str | Path", force: bool = False) -> Path:
         """Write the latent as ``.npz`` (ws, noise maps, alignment, settings with the photo's path),

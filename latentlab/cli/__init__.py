@@ -38,12 +38,14 @@ COMMAND_MODULES: list[str] = [
     "latentlab.cli.transfer",
     "latentlab.cli.swap",
     "latentlab.cli.morph",
+    "latentlab.cli.drag",
     "latentlab.cli.directions",
 ]
 
 
 #: Subcommands that may project photos (and so switch glibc's allocator, :func:`latentlab.api.tune_cpu_allocator`).
-PROJECTING_COMMANDS = frozenset({"project", "evaluate", "demo", "ui", "style", "edit", "transfer", "swap", "morph"})
+PROJECTING_COMMANDS = frozenset({"project", "evaluate", "demo", "ui", "style", "edit", "transfer", "swap", "morph",
+                                 "drag"})
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .. import api
 from ..errors import LatentlabError
 from ._common import (
     DEFAULT_PRESET,
@@ -103,6 +104,7 @@ def command(network: str, host: str, port: int, allow_hosts: tuple[str, ...], me
         click.echo(f"latentlab ui: warning: binding to {host} makes the UI reachable from other machines", err=True)
         if host in ("0.0.0.0", "::") and not allow_hosts:
             click.echo("latentlab ui: note: browsers must reach it by a name given with --allow-host", err=True)
+    api.share_one_heap()  # request threads' freed memory can go back to the system (the budget holds)
     G = load_model(network, device)
     studio = Studio(G, network, direction_dirs=direction_dirs, default_steps=steps, preset=preset,
                     memory_budget=memory_budget)

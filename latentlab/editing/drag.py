@@ -47,7 +47,9 @@ MAX_POINTS = 128
 class DragConfig:
     """Every setting of a drag. Distances are pixels at 512 px (scaled by R / 512)."""
 
-    feature_resolution: int = 128  # the synthesis block whose features are supervised and tracked
+    #: the synthesis block whose features are supervised and tracked; None: 128 px, or half the
+    #: image for a generator of 128 px or less
+    feature_resolution: int | None = None
     r1: float = 3.0  # radius of the motion-supervision disc around each handle
     r2: float = 12.0  # half side of the point-tracking search square
     lr: float = 2e-3  # Adam learning rate on the optimised W+ rows
@@ -72,6 +74,8 @@ class DragConfig:
         for name, lo in (("max_steps", 1), ("patience", 0), ("preview_every", 0), ("feature_resolution", 4),
                          ("max_row_resolution", 4)):
             v = getattr(self, name)
+            if v is None and name == "feature_resolution":
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise LatentlabError(f"drag {name} must be an integer >= {lo}, got {v!r}")
 
@@ -106,11 +110,11 @@ def check_points(points: Any, resolution: int, *, what: str = "points") -> tuple
         arr = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError):
         raise LatentlabError(f"{what} must be pairs of (x, y) points: [((hx, hy), (tx, ty)), ...]") from None
+    if arr.size == 0:
+        raise LatentlabError(f"{what}: give at least one handle and its target")
     if arr.ndim != 3 or arr.shape[1:] != (2, 2):
         raise LatentlabError(f"{what} must be pairs of (x, y) points: [((hx, hy), (tx, ty)), ...], "
                              f"got an array of shape {list(arr.shape)}")
-    if arr.shape[0] == 0:
-        raise LatentlabError(f"{what}: give at least one handle and its target")
     if arr.shape[0] > MAX_POINTS:
         raise LatentlabError(f"{what}: {arr.shape[0]} pairs; at most {MAX_POINTS} are accepted")
     if not np.isfinite(arr).all():
@@ -185,15 +189,32 @@ def track(features: torch.Tensor, handles: torch.Tensor, initial: torch.Tensor, 
           resolution: int) -> torch.Tensor:
     """Point tracking: each handle [n, 2] moves to the pixel within the square of half side
     ``radius`` around it whose features (bilinear, [1, C, h, w]) are nearest in L1 to its
-    ``initial`` features [n, C]. Returns the new handles [n, 2] (kept inside the image)."""
+    ``initial`` features [n, C] (the first such pixel in row order on a tie). Returns the new
+    handles [n, 2] (kept inside the image)."""
     square = _square(radius, handles.device)  # [k, 2]
+    k, c = square.shape[0], features.shape[1]
+    per_chunk = max(1, (1 << 22) // (k * c))  # handles per lookup: at most 4M feature values at once
     out = []
-    for i in range(handles.shape[0]):
-        cand = (handles[i].round() + square).clamp(0, resolution - 1)  # [k, 2]
-        f = sample_features(features, cand, resolution)  # [k, C]
-        d = (f - initial[i]).abs().sum(dim=1)
-        out.append(cand[int(torch.argmin(d))])
-    return torch.stack(out)
+    for s in range(0, handles.shape[0], per_chunk):
+        h = handles[s:s + per_chunk]
+        cand = (h.round()[:, None] + square[None]).clamp(0, resolution - 1)  # [m, k, 2]
+        f = sample_features(features, cand.reshape(-1, 2), resolution).reshape(h.shape[0], k, c)
+        d = (f - initial[s:s + per_chunk, None]).abs().sum(dim=2)  # [m, k]
+        out.append(cand[torch.arange(h.shape[0]), d.argmin(dim=1)])
+    return torch.cat(out)
+
+
+def motion_loss(features: torch.Tensor, handles: torch.Tensor, targets: torch.Tensor, disc: torch.Tensor,
+                resolution: int) -> torch.Tensor:
+    """Motion supervision, summed over the handles [m, 2] and their targets [m, 2]: for each, the mean
+    L1 between the features at q + d and the stop-gradient features at q over the disc offsets
+    ``disc`` [k, 2] around the handle, d the unit step toward the target."""
+    d = (targets - handles) / (targets - handles).norm(dim=1, keepdim=True)  # [m, 2]
+    q = handles[:, None] + disc[None]  # [m, k, 2]
+    m, k = q.shape[:2]
+    f_q = sample_features(features.detach(), q.reshape(-1, 2), resolution)
+    f_qd = sample_features(features, (q + d[:, None]).reshape(-1, 2), resolution)
+    return (f_qd - f_q).abs().reshape(m, k, -1).mean(dim=(1, 2)).sum()
 
 
 def drag(G: Generator, latent: Latent, points: Any, *, mask: Any = None, config: DragConfig = DragConfig(),
@@ -210,8 +231,9 @@ def drag(G: Generator, latent: Latent, points: Any, *, mask: Any = None, config:
     and tuning, and records the drag in its history. Seeded by nothing: the drag is deterministic.
     """
     R = G.img_resolution
-    if config.feature_resolution not in G.feature_resolutions:
-        raise LatentlabError(f"drag feature resolution {config.feature_resolution} px: this model's blocks are "
+    block = config.feature_resolution or min(128, R // 2)
+    if block not in G.feature_resolutions:
+        raise LatentlabError(f"drag feature resolution {block} px: this model's blocks are "
                              f"{', '.join(map(str, G.feature_resolutions))}")
     handles_np, targets_np = check_points(points, R)
     editable = check_mask(mask, R)
@@ -236,7 +258,7 @@ def drag(G: Generator, latent: Latent, points: Any, *, mask: Any = None, config:
     disc = _disc(r1, device)
 
     def features(ws: torch.Tensor) -> torch.Tensor:
-        return gen.synthesis_features(ws, config.feature_resolution, noise_mode="const").float()
+        return gen.synthesis_features(ws, block, noise_mode="const").float()
 
     trail = [handles.cpu().numpy()]
     history: list[dict[str, float]] = []
@@ -269,14 +291,8 @@ def drag(G: Generator, latent: Latent, points: Any, *, mask: Any = None, config:
             if config.patience and still >= config.patience:
                 stopped = "stalled"
                 break
-            active = dist > stop_d
-            loss = feat.new_zeros(())
-            for i in torch.nonzero(active).flatten().tolist():
-                d = (targets[i] - handles[i]) / dist[i]
-                q = handles[i] + disc  # [k, 2]
-                f_q = sample_features(feat.detach(), q, R)
-                f_qd = sample_features(feat, q + d, R)
-                loss = loss + (f_qd - f_q).abs().mean()
+            active = dist > stop_d  # an arrived handle adds no motion loss
+            loss = motion_loss(feat, handles[active], targets[active], disc, R)
             if outside is not None:
                 loss = loss + config.mask_weight * ((feat - f0).abs() * outside).mean()
             opt.zero_grad(set_to_none=True)
@@ -296,7 +312,7 @@ def drag(G: Generator, latent: Latent, points: Any, *, mask: Any = None, config:
     result = DragResult(np.stack(trail), targets_np, steps, stopped, time.perf_counter() - t0, history)
     op = {"op": "drag", "points": np.stack([handles_np, targets_np], axis=1).round(3).tolist(),
           "handles_final": result.final.round(3).tolist(), "steps": steps, "stopped": stopped,
-          "rows": rows, "config": {k: v for k, v in asdict(config).items()}}
+          "rows": rows, "config": {**asdict(config), "feature_resolution": block}}
     return latent.with_op(ws_final, op, name=f"{latent.name}_drag"), result
 
 
@@ -319,5 +335,63 @@ def photo_to_aligned(latent: Latent, points: Sequence[Sequence[Sequence[float]]]
     return tf.to_aligned(arr.reshape(-1, 2)).reshape(arr.shape)
 
 
+
+
+def mask_to_aligned(latent: Latent, mask: Any, resolution: int) -> np.ndarray:
+    """An editable-region mask drawn on the original photo ([H, W], the photo's size; nonzero: may
+    move) -> bool [R, R] in the aligned frame, through the latent's alignment transform."""
+    import cv2
+
+    from ..faces.align import warp_affine
+
+    if latent.transform is None:
+        raise LatentlabError(f"{latent.name}: has no alignment transform, so a mask cannot be given on the photo; "
+                             "give it in aligned pixels (coords='aligned')")
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m[..., 0]
+    h, w = latent.transform.original_size
+    if m.shape != (h, w):
+        raise LatentlabError(f"the mask is {m.shape[1] if m.ndim > 1 else '?'}x{m.shape[0]} px; it must be {w}x{h} "
+                             "like the photo")
+    tf = latent.transform.at_resolution(resolution)
+    f = (m > 0).astype(np.float32)
+    out = warp_affine(f, tf.matrix, (resolution, resolution), interpolation=cv2.INTER_LINEAR,
+                      border=cv2.BORDER_CONSTANT)
+    return np.asarray(out).reshape(resolution, resolution) > 0.5
+
+
+def parse_points(text: str) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """``"x,y>x,y; x,y>x,y"`` (handle ``>`` target, pairs separated by ``;``) -> [((hx, hy), (tx, ty)), ...].
+    One-line errors for anything else; the coordinates' range is checked where they are used."""
+    if not isinstance(text, str) or not text.strip():
+        raise LatentlabError("no points: give handle>target pairs, e.g. 412,630>412,600;580,630>580,600")
+    out = []
+    for item in text.split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        if item.count(">") != 1:
+            raise LatentlabError(f"points {item!r}: expected x,y>x,y (a handle, '>', its target)")
+        pair = []
+        for half in item.split(">"):
+            xy = [v.strip() for v in half.split(",")]
+            if len(xy) != 2:
+                raise LatentlabError(f"points {item!r}: {half.strip()!r} is not x,y")
+            try:
+                x, y = float(xy[0]), float(xy[1])
+            except ValueError:
+                raise LatentlabError(f"points {item!r}: {half.strip()!r} is not two numbers") from None
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise LatentlabError(f"points {item!r}: coordinates must be finite numbers")
+            pair.append((x, y))
+        out.append((pair[0], pair[1]))
+    if not out:
+        raise LatentlabError("no points: give handle>target pairs, e.g. 412,630>412,600")
+    if len(out) > MAX_POINTS:
+        raise LatentlabError(f"{len(out)} point pairs; at most {MAX_POINTS} are accepted")
+    return out
+
+
 __all__ = ["DragConfig", "DragResult", "MAX_POINTS", "check_mask", "check_points", "drag", "drag_rows",
-           "photo_to_aligned", "sample_features", "track"]
+           "mask_to_aligned", "motion_loss", "parse_points", "photo_to_aligned", "sample_features", "track"]

@@ -325,8 +325,10 @@ def ray_chunk_runner(*, network: str, device: str = "cpu", address: str | None =
         require_ray()
         with ray_session(address) as ray:
             n_workers, threads, use_gpu = worker_plan(ray, device=device, workers=workers, threads=threads_per_worker)
+            # a task whose worker dies (a pre-empted node, the OOM killer) runs again; its result
+            # only reaches the cache through on_done here, so a lost attempt leaves nothing behind
             task = ray.remote(_render_score_task).options(num_cpus=1 if use_gpu else threads,
-                                                          num_gpus=1 if use_gpu else 0)
+                                                          num_gpus=1 if use_gpu else 0, max_retries=3)
             dev = "cuda" if use_gpu else "cpu"
             env = _forwarded_env()
             pending: dict[Any, dict[str, Any]] = {}

@@ -8,7 +8,9 @@ is compiled at import time.
 * :func:`setup_filter` - turn ``[1, 3, 3, 1]`` into a normalised 2-D FIR kernel.
 * :func:`bias_act` - bias + activation + gain + clamp, as NVIDIA's ``bias_act``.
 * :func:`conv2d_resample` - a 2-D convolution fused with FIR up/down-sampling.
-* :func:`tune_cpu_allocator` - let glibc reuse freed memory (large tensors stop page-faulting).
+* :func:`tune_cpu_allocator` - let glibc reuse freed memory (large tensors stop page-faulting);
+  :func:`release_free_memory` - hand the free part back to the system; :func:`share_one_heap` - one
+  heap for every thread (a server's freed memory can then be handed back).
 * :func:`resolve_precision` - ``"auto"`` -> bf16 where this device computes bf16 natively, else fp32.
 
 Each resampling op takes ``impl='ref'`` (the plain definition, default) or ``'fast'`` (an
@@ -17,7 +19,7 @@ equivalent formulation with less memory traffic; equal to ~1e-6, see tests/test_
 
 from .bias_act import ACTIVATIONS, bias_act
 from .conv2d_resample import conv2d_resample
-from .cpu import fast_bfloat16, resolve_precision, tune_cpu_allocator
+from .cpu import fast_bfloat16, release_free_memory, resolve_precision, share_one_heap, tune_cpu_allocator
 from .upfirdn2d import IMPLS, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
 __all__ = [
@@ -32,5 +34,7 @@ __all__ = [
     "setup_filter",
     "upfirdn2d",
     "tune_cpu_allocator",
+    "release_free_memory",
+    "share_one_heap",
     "upsample2d",
 ]

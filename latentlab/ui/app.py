@@ -27,7 +27,8 @@ Endpoints (JSON unless noted; errors are ``{"error": "one line"}`` with status 4
   model, controls and this session's jobs; ``GET /api/layers?spec=``;
 * ``POST /api/photos`` (multipart ``photo`` or raw body, ``?name=&align=0|1``): upload;
 * ``POST /api/project`` ``{photo, steps, space, preset}``; ``POST /api/render`` ``{latent, strengths,
-  layers, style}``; ``POST /api/swap`` ``{target, face, layers, tuning}``: start a job;
+  layers, style}``; ``POST /api/swap`` ``{target, face, layers, tuning}``; ``POST /api/drag`` ``{latent,
+  points: [[hx, hy, tx, ty], ...], mask: [[x, y, r], ...] | null, steps}`` (aligned pixels): start a job;
 * ``GET /api/jobs/<id>``: progress; ``POST /api/jobs/<id>/cancel``; ``GET /api/jobs/<id>/preview.png``;
 * ``GET /api/images/<id>.png`` and ``GET /api/latents/<id>.npz`` (``?download=1`` for a file name);
   ``GET /api/latents/<id>.pti.safetensors``: a tuned latent's delta (save it beside the ``.npz``).
@@ -253,6 +254,14 @@ def create_app(studio: Studio, *, allowed_hosts: Iterable[str] = (), port: int |
         if not (isinstance(tuning, (int, float)) and not isinstance(tuning, bool)):
             tuning = _opt_str(tuning, "tuning")
         job = g.session.start_swap(_id(d, "target"), _id(d, "face"), _opt_str(d.get("layers"), "layers"), tuning)
+        return jsonify(job.to_dict())
+
+    @app.post("/api/drag")
+    def drag():
+        d = body()
+        steps = _int(d.get("steps"), "steps", 1, 2000)
+        job = g.session.start_drag(_id(d, "latent"), d.get("points"), d.get("mask") or None,
+                                   200 if steps is None else steps)
         return jsonify(job.to_dict())
 
     @app.get("/api/jobs/<job_id>")

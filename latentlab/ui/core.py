@@ -295,6 +295,8 @@ class Job:
     thread: threading.Thread | None = None
     #: The session that started it (never shown: a session's id is its cookie).
     owner: Any = field(default=None, repr=False)
+    #: Live figures a job kind adds to its state (a drag: its handles' positions).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def preview(self) -> bytes | None:
@@ -317,7 +319,7 @@ class Job:
         secs = self.seconds if self.status != "running" else time.perf_counter() - self.started
         return {"id": self.id, "kind": self.kind, "status": self.status, "step": self.step, "total": self.total,
                 "lpips": self.lpips, "message": self.message, "error": self.error, "result": self.result,
-                "seconds": round(secs, 2), "has_preview": self.preview is not None}
+                "seconds": round(secs, 2), "has_preview": self.preview is not None, **self.extra}
 
 
 def decode_upload(data: bytes, filename: str = "upload", *, max_side: int | None = MAX_WORKING_SIDE) -> np.ndarray:
@@ -338,26 +340,27 @@ def _decode(data: bytes, filename: str, max_side: int | None) -> tuple[np.ndarra
         path = Path(tmp) / safe
         path.write_bytes(data)
         try:
-            img = api.load_image(path)
+            img = api.load_image(path, max_side=max_side)  # shrunk while decoding: no full-size array
+            decoded = _image_size(data)
         except LatentlabError as exc:
             # Name the file as the user knows it, not the temp path.
             raise LatentlabError(str(exc).replace(str(path), Path(filename).name or "upload")) from None
-        decoded = [int(img.shape[1]), int(img.shape[0])]
-        return (img if max_side is None else fit_working_size(img, max_side)), decoded
+        finally:
+            api.release_free_memory()  # the decoder's transient buffers go back to the system
+        return img, decoded
 
 
-def fit_working_size(image: np.ndarray, max_side: int = MAX_WORKING_SIDE) -> np.ndarray:
-    """uint8 [H, W, 3] -> the same image with its longer side at most ``max_side`` (Lanczos,
-    aspect ratio kept; returned unchanged when it already fits)."""
+def _image_size(data: bytes) -> list[int]:
+    """[W, H] of an image file as it shows (EXIF orientation applied), from its header."""
+    import io
+
     from PIL import Image
 
-    h, w = image.shape[:2]
-    if max(h, w) <= max_side:
-        return image
-    scale = max_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    out = Image.fromarray(np.ascontiguousarray(image)).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return np.asarray(out).copy()
+    with Image.open(io.BytesIO(data)) as im:
+        w, h = im.size
+        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # shown turned by 90 degrees
+            w, h = h, w
+    return [int(w), int(h)]
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -378,6 +381,45 @@ def preview_png(image: torch.Tensor, side: int = PREVIEW_SIDE) -> bytes:
     return png_bytes(np.ascontiguousarray(arr))
 
 
+def _drag_points(points: Any) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """``[[hx, hy, tx, ty], ...]`` (JSON) -> ``[((hx, hy), (tx, ty)), ...]``; one-line errors."""
+    if not isinstance(points, (list, tuple)) or not points:
+        raise LatentlabError("points must be a non-empty list of [hx, hy, tx, ty]")
+    out = []
+    for p in points:
+        if (not isinstance(p, (list, tuple)) or len(p) != 4
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in p)):
+            raise LatentlabError("each point must be [hx, hy, tx, ty] (four numbers)")
+        if not all(math.isfinite(float(v)) for v in p):
+            raise LatentlabError("points hold NaN or infinite coordinates")
+        out.append(((float(p[0]), float(p[1])), (float(p[2]), float(p[3]))))
+    return out
+
+
+#: Most brush strokes a drag mask may hold.
+MAX_BRUSH_STROKES = 4096
+
+
+def _brush_mask(strokes: Any, resolution: int) -> np.ndarray:
+    """Brush strokes ``[[x, y, radius], ...]`` (aligned pixels) -> bool [R, R], True inside any
+    stroke; one-line errors for malformed, non-finite or too many strokes."""
+    import cv2
+
+    if not isinstance(strokes, (list, tuple)) or len(strokes) > MAX_BRUSH_STROKES:
+        raise LatentlabError(f"mask must be a list of at most {MAX_BRUSH_STROKES} [x, y, radius] strokes")
+    m = np.zeros((resolution, resolution), np.uint8)
+    for st in strokes:
+        if (not isinstance(st, (list, tuple)) or len(st) != 3
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in st)
+                or not all(math.isfinite(float(v)) for v in st)):
+            raise LatentlabError("each mask stroke must be [x, y, radius] (three finite numbers)")
+        x, y, r = (float(v) for v in st)
+        if not (0 < r <= resolution and -resolution <= x <= 2 * resolution and -resolution <= y <= 2 * resolution):
+            raise LatentlabError(f"mask stroke {[x, y, r]} lies outside the {resolution} px image")
+        cv2.circle(m, (int(round(x)), int(round(y))), int(round(r)), 1, -1)
+    return m.astype(bool)
+
+
 def download_name(name: str) -> str:
     """A latent's name as a download's file name: ASCII letters, digits, ``._-`` only, at most
     100 characters, not hidden (``latent`` when nothing is left)."""
@@ -392,15 +434,21 @@ class Studio:
     latents, and used to find named directions); direction_dirs: extra folders holding
     ``<model>/<name>.npz`` direction files (see :func:`latentlab.api.describe_attributes`);
     default_steps: projection steps the page proposes (None: the preset's own); preset: the
-    projection preset the page proposes (:data:`latentlab.api.PRESETS`); memory_budget: bytes that
+    projection preset the page proposes (:data:`latentlab.api.PRESETS`); drag_settings:
+    :class:`latentlab.api.DragConfig` fields every drag uses (None: its defaults); memory_budget: bytes that
     all sessions' entries may keep together; max_sessions: sessions kept (least recently used
     dropped first). ``new_session()`` / ``session(id)`` give the per-browser state.
     """
 
     def __init__(self, G: Any, network: str, *, direction_dirs: Sequence["str | Path"] = (),
                  default_steps: int | None = None, preset: str = "pti", memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 max_sessions: int = MAX_SESSIONS):
+                 max_sessions: int = MAX_SESSIONS, drag_settings: dict[str, Any] | None = None):
         cfg = api.preset_config(preset)  # one-line error for an unknown preset
+        self.drag_settings = {"preview_every": 5, **(drag_settings or {})}
+        try:
+            api.DragConfig(**self.drag_settings)
+        except TypeError as exc:
+            raise LatentlabError(f"bad drag setting: {exc}") from None
         if int(max_sessions) < 1:
             raise LatentlabError(f"max_sessions must be at least 1, got {max_sessions}")
         self.G, self.network = G, network
@@ -492,6 +540,7 @@ class Studio:
                 job.error, job.status = f"internal error: {type(exc).__name__}: {exc}", "failed"
             finally:
                 job.seconds = time.perf_counter() - job.started
+                api.release_free_memory()  # a job's activations go back to the system, not to the heap
 
         job.thread = threading.Thread(target=run, name=f"latentlab-{kind}-{job.id}", daemon=True)
         job.thread.start()
@@ -592,15 +641,19 @@ class Session:
         just resize, ``align=False``) an uploaded photo (:func:`latentlab.api.load_photo`). Returns
         its id, its name, its working size [W, H], the decoded size, and image ids of the
         (downscaled) original and the aligned face."""
-        img, decoded = _decode(data, filename, MAX_WORKING_SIDE)
-        shown = Path(filename).name or "upload"
-        # messages name the file as uploaded; results are named by its stem
-        photo = api.load_photo(img, self.G, align=align, name=shown)
-        photo = dataclasses.replace(photo, name=Path(shown).stem or "photo")
-        pid = self.photos.put(Upload(photo, bool(align)))
-        return {"photo": pid, "name": photo.name, "size": [int(img.shape[1]), int(img.shape[0])],
-                "decoded_size": decoded, "original_image": self.images.put(photo.original),
-                "aligned_image": self.images.put(photo.aligned)}
+        try:
+            img, decoded = _decode(data, filename, MAX_WORKING_SIDE)
+            shown = Path(filename).name or "upload"
+            # messages name the file as uploaded; results are named by its stem
+            photo = api.load_photo(img, self.G, align=align, name=shown)
+            photo = dataclasses.replace(photo, name=Path(shown).stem or "photo")
+            pid = self.photos.put(Upload(photo, bool(align)))
+            return {"photo": pid, "name": photo.name, "size": [int(img.shape[1]), int(img.shape[0])],
+                    "decoded_size": decoded, "original_image": self.images.put(photo.original),
+                    "aligned_image": self.images.put(photo.aligned)}
+        finally:
+            del data
+            api.release_free_memory()  # decoding's and alignment's transient buffers (and evicted entries)
 
     # ------------------------------------------------------------------ projection
     def start_projection(self, photo_id: str, num_steps: int | None = None, space: str | None = None,
@@ -735,6 +788,56 @@ class Session:
         return self._start_result("swap", lambda: api.swap(face, onto, identity_layers=layers, tuning=choice,
                                                            progress=None))
 
+    def start_drag(self, latent_id: str, points: Sequence[Sequence[float]], mask: Sequence[Sequence[float]] | None = None,
+                   steps: int = 200, **settings: Any) -> Job:
+        """Drag editing (:meth:`latentlab.api.Projection.drag`) of a latent in the background.
+
+        points: ``[[hx, hy, tx, ty], ...]`` in pixels of the aligned image at the model's
+        resolution; mask: None, or the region that may move as painted brush strokes ``[[x, y,
+        radius], ...]`` in the same pixels (rasterised here); steps: most optimisation steps;
+        settings: other :class:`latentlab.api.DragConfig` fields (over the studio's). The
+        handles' positions and a preview every few steps show while it runs; cancel keeps the drag
+        so far. The result is a new latent (with the base's photo and tuning) and its images."""
+        base = self.latents.need(latent_id)
+        R = self.G.img_resolution
+        pairs = _drag_points(points)
+        region = _brush_mask(mask, R) if mask else None
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 2000:
+            raise LatentlabError(f"drag steps must be an integer between 1 and 2000, got {steps!r}")
+        settings = {**self.studio.drag_settings, **settings}
+        try:
+            api.DragConfig(**{**settings, "max_steps": steps})  # checked now, not in the job
+        except TypeError as exc:
+            raise LatentlabError(f"bad drag setting: {exc}") from None
+        api.check_drag_points(pairs, R)  # one-line errors before the job starts
+        self.studio.check_free(self)
+
+        def work(job: Job) -> dict[str, Any]:
+            job.message = "dragging"
+
+            def on_progress(ev: Progress) -> None:
+                job.step = ev.step
+                handles = ev.state.get("handles")
+                if handles is not None:
+                    job.extra["handles"] = [[round(float(x), 2), round(float(y), 2)] for x, y in handles]
+                    job.message = f"step {ev.step}/{ev.total}"
+                if ev.image is not None:
+                    try:
+                        job.set_preview(preview_png(ev.image))
+                    except TooLargeError:
+                        pass
+
+            p = base.drag(pairs, mask=region, coords="aligned", steps=steps, progress=on_progress,
+                          cancel=job.cancel_event, **settings)
+            job.message = "rendering the result"
+            out = self._keep(p)
+            op = p.history[-1]
+            job.extra["handles"] = op["handles_final"]
+            job.message = "cancelled: kept the drag so far" if op["stopped"] == "cancelled" else f"done ({op['stopped']})"
+            return {**out, "handles": op["handles_final"], "steps": op["steps"], "stopped": op["stopped"]}
+
+        return self._start("drag", steps, work)
+
     # ------------------------------------------------------------------ downloads
     def image_png(self, image_id: str) -> bytes:
         return png_bytes(self.images.need(image_id))
@@ -777,4 +880,4 @@ class Session:
 
 __all__ = ["BusyError", "DEFAULT_MEMORY_BUDGET", "DirectionInfo", "Job", "MAX_SESSIONS", "MAX_WORKING_SIDE",
            "MemoryBudget", "Session", "Studio", "TooLargeError", "UnknownIdError", "Upload", "decode_upload",
-           "download_name", "fit_working_size", "png_bytes", "preview_png"]
+           "download_name", "png_bytes", "preview_png"]

@@ -26,6 +26,7 @@ progress{width:100%;height:16px}.muted{color:#777;font-size:12px}
 table{border-collapse:collapse;font-size:12px}td{border:1px solid #ddd;padding:2px 6px}
 a.dl{display:inline-block;margin:4px 8px 0 0}
 #cancel-btn{flex:0}
+.drag-box{position:relative}.drag-box img{display:block;box-sizing:border-box}.drag-box canvas{position:absolute;left:0;top:0;width:100%;height:100%;cursor:crosshair}
 </style></head><body>
 <header><b>latentlab</b><span id="model">loading...</span></header>
 <main>
@@ -62,6 +63,16 @@ a.dl{display:inline-block;margin:4px 8px 0 0}
    <option value="none">the base generator</option></select>
   <button id="swap-btn" disabled>Upload, project and swap</button>
  </div>
+ <div class="card"><h2>5. Drag</h2>
+  <div class="muted">On the result image, click a handle, then where it should go (red: handle, blue:
+   target); add as many pairs as you like. Cancel (under Progress) stops a drag and keeps it so far;
+   Undo steps back one drag, Reset to before the first. Drags chain on the latest result, and the sliders then edit the dragged face.</div>
+  <label><input type="checkbox" id="drag-paint"> paint the region allowed to move (optional)</label>
+  <div class="row"><div><label for="drag-brush">brush (px)</label><input type="number" id="drag-brush" value="24" min="1"></div>
+  <div><label for="drag-steps">steps at most</label><input type="number" id="drag-steps" value="200" min="1" max="2000"></div></div>
+  <div class="muted" id="drag-info">no points</div>
+  <button id="drag-btn" disabled>Start drag</button><button id="drag-undo" disabled>Undo</button><button id="drag-reset" disabled>Reset</button><button id="drag-clear">Clear points</button>
+ </div>
 </section>
 <section>
  <div class="card"><h2>Progress</h2>
@@ -74,7 +85,7 @@ a.dl{display:inline-block;margin:4px 8px 0 0}
   <figure><img id="preview" alt=""><figcaption>projection (live)</figcaption></figure>
  </div></div>
  <div class="card"><h2>Result</h2><div class="imgs">
-  <figure><img id="result" alt=""><figcaption>result (aligned)</figcaption></figure>
+  <figure><div class="drag-box"><img id="result" alt=""><canvas id="drag-canvas"></canvas></div><figcaption>result (aligned)</figcaption></figure>
   <figure><img id="result-pasted" alt=""><figcaption>pasted into the photo</figcaption></figure>
  </div>
  <div id="downloads"></div></div>
@@ -83,7 +94,8 @@ a.dl{display:inline-block;margin:4px 8px 0 0}
 <script nonce="@NONCE@">
 "use strict";
 const $ = (id) => document.getElementById(id);
-const S = {info: null, photo: null, base: null, result: null, job: null, pending: false, faceLatent: null};
+const S = {info: null, photo: null, base: null, result: null, job: null, pending: false, faceLatent: null,
+  drag: {points: [], pending: null, mask: [], undo: [], live: null}};
 
 function showError(msg) { const e = $("error"); e.textContent = msg; e.style.display = msg ? "block" : "none"; }
 // The session's CSRF token (the page is served with it); every POST sends it back in a header.
@@ -102,12 +114,14 @@ const imgUrl = (id) => "/api/images/" + id + ".png";
 const esc = (t) => String(t).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 
 function busy(on) {
-  for (const id of ["upload-btn", "project-btn", "apply-btn", "reset-btn", "swap-btn"]) $(id).disabled = on || !ready(id);
+  for (const id of ["upload-btn", "project-btn", "apply-btn", "reset-btn", "swap-btn", "drag-btn", "drag-undo", "drag-reset"]) $(id).disabled = on || !ready(id);
   $("cancel-btn").disabled = !on;
 }
 function ready(id) {
   if (id === "upload-btn") return true;
   if (id === "project-btn") return !!S.photo;
+  if (id === "drag-btn") return !!S.result && S.drag.points.length > 0;
+  if (id === "drag-undo" || id === "drag-reset") return S.drag.undo.length > 0;
   return !!S.base;
 }
 
@@ -121,6 +135,10 @@ async function runJob(job) {
     text += " · " + job.seconds.toFixed(1) + " s";
     $("status").textContent = text;
     if (job.has_preview && job.kind === "projection") $("preview").src = "/api/jobs/" + job.id + "/preview.png?s=" + job.step;
+    if (job.kind === "drag") {
+      if (job.has_preview) $("result").src = "/api/jobs/" + job.id + "/preview.png?s=" + job.step;
+      if (job.handles) { S.drag.live = job.handles; drawDrag(); }
+    }
     if (job.status !== "running") break;
     await new Promise((r) => setTimeout(r, 400));
     job = await api("/api/jobs/" + job.id);
@@ -232,6 +250,7 @@ $("project-btn").addEventListener("click", async () => {
     const job = await project(S.photo);
     if (job.result && job.result.latent) {
       S.base = job.result.latent;
+      S.drag = {points: [], pending: null, mask: [], undo: [], live: null};
       $("metrics").innerHTML = metricsTable(job.result.metrics);
       showResult(job.result, "projection");
       busy(false);
@@ -257,12 +276,74 @@ function buildPresets(info) {
 }
 
 $("apply-btn").addEventListener("click", applyEdits);
-$("reset-btn").addEventListener("click", () => {
+function zeroSliders() {
   for (const el of document.querySelectorAll("input[data-direction]")) { el.value = 0; $("val-" + el.dataset.direction).textContent = "0"; }
-  $("style-on").checked = false; applyEdits();
-});
+  $("style-on").checked = false;
+}
+$("reset-btn").addEventListener("click", () => { zeroSliders(); applyEdits(); });
 $("style-layers").addEventListener("change", () => layerHint($("style-layers").value, $("style-rows")));
 $("cancel-btn").addEventListener("click", async () => { if (S.job) await post("/api/jobs/" + S.job.id + "/cancel", {}); });
+
+// ---------------------------------------------------------------- drag
+const R = () => (S.info ? S.info.resolution : 1024);
+function dragXY(ev) {  // a click on the canvas -> pixels of the aligned image
+  const c = $("drag-canvas"), b = c.getBoundingClientRect();
+  return [(ev.clientX - b.left) / b.width * R() - 0.5, (ev.clientY - b.top) / b.height * R() - 0.5];
+}
+function drawDrag() {
+  const c = $("drag-canvas"), b = c.getBoundingClientRect();
+  c.width = Math.max(1, Math.round(b.width)); c.height = Math.max(1, Math.round(b.height));
+  const ctx = c.getContext("2d"), k = c.width / R(), dot = (x, y, col) => {
+    ctx.fillStyle = col; ctx.beginPath(); ctx.arc((x + 0.5) * k, (y + 0.5) * k, 4, 0, 2 * Math.PI); ctx.fill(); };
+  ctx.clearRect(0, 0, c.width, c.height);
+  ctx.fillStyle = "rgba(255,220,0,0.25)";
+  for (const [x, y, r] of S.drag.mask) { ctx.beginPath(); ctx.arc((x + 0.5) * k, (y + 0.5) * k, r * k, 0, 2 * Math.PI); ctx.fill(); }
+  S.drag.points.forEach(([hx, hy, tx, ty], i) => {
+    const live = S.drag.live && S.drag.live[i] ? S.drag.live[i] : [hx, hy];
+    ctx.strokeStyle = "#fff"; ctx.lineWidth = 2; ctx.beginPath();
+    ctx.moveTo((live[0] + 0.5) * k, (live[1] + 0.5) * k); ctx.lineTo((tx + 0.5) * k, (ty + 0.5) * k); ctx.stroke();
+    dot(live[0], live[1], "#e11"); dot(tx, ty, "#15e");
+  });
+  if (S.drag.pending) dot(S.drag.pending[0], S.drag.pending[1], "#e11");
+  $("drag-info").textContent = S.drag.points.length ? S.drag.points.length + " pair(s)" + (S.drag.mask.length ? ", a painted region" : "") :
+    (S.drag.pending ? "now click the target" : "no points");
+  busy(!!S.job);
+}
+let painting = false;
+$("drag-canvas").addEventListener("mousedown", (ev) => {
+  if (!S.result || S.job) return;
+  const [x, y] = dragXY(ev);
+  if ($("drag-paint").checked) { painting = true; S.drag.mask.push([x, y, Math.max(1, +$("drag-brush").value || 24)]); drawDrag(); return; }
+  if (!S.drag.pending) S.drag.pending = [x, y];
+  else { S.drag.points.push([S.drag.pending[0], S.drag.pending[1], x, y]); S.drag.pending = null; }
+  S.drag.live = null; drawDrag();
+});
+$("drag-canvas").addEventListener("mousemove", (ev) => {
+  if (!painting) return;
+  const [x, y] = dragXY(ev); S.drag.mask.push([x, y, Math.max(1, +$("drag-brush").value || 24)]); drawDrag();
+});
+window.addEventListener("mouseup", () => { painting = false; });
+$("drag-clear").addEventListener("click", () => { S.drag.points = []; S.drag.pending = null; S.drag.mask = []; S.drag.live = null; drawDrag(); });
+$("drag-btn").addEventListener("click", async () => {
+  try {
+    showError("");
+    const before = S.result;
+    const job = await runJob(await post("/api/drag", {latent: S.result.latent, points: S.drag.points,
+      mask: S.drag.mask.length ? S.drag.mask : null, steps: parseInt($("drag-steps").value || "200")}));
+    if (job.result && job.result.latent) {
+      // the drag becomes the base that sliders, style and swap start from (its edits are baked in)
+      S.drag.undo.push({result: before, base: S.base});
+      S.base = job.result.latent; zeroSliders();
+      S.drag.points = S.drag.points.map(([hx, hy, tx, ty], i) => {
+        const h = job.result.handles[i]; return [h[0], h[1], tx, ty]; });
+      showResult(job.result, "drag"); drawDrag();
+    }
+  } catch (e) { showError(e.message); }
+});
+function dragBack(prev) { if (prev) { S.base = prev.base; showResult(prev.result, "undo"); S.drag.live = null; drawDrag(); } }
+$("drag-undo").addEventListener("click", () => dragBack(S.drag.undo.pop()));
+$("drag-reset").addEventListener("click", () => { const first = S.drag.undo[0]; S.drag.undo = []; dragBack(first); });
+$("result").addEventListener("load", drawDrag);
 
 $("swap-btn").addEventListener("click", async () => {
   try {
