@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--pivot-steps", type=int, default=30)
     ap.add_argument("--pivot-space", choices=("w", "w+"), default="w+",
                     help="latent space of the pivot (PTI, and latentlab's pti preset, pivot in W)")
+    ap.add_argument("--pivot-loss-res", type=int, default=None,
+                    help="LPIPS resolution of the pivot's projection (default: the preset's)")
     ap.add_argument("--runs", default='[{"name": "default"}]', help="JSON list of TuningConfig fields + name")
     ap.add_argument("--checks", default="50,70,100", help="steps at which to measure")
     ap.add_argument("--cache", type=Path, default=Path("out/pti_choices"))
@@ -77,13 +79,16 @@ def main() -> None:
 
     args.cache.mkdir(parents=True, exist_ok=True)
     space = "" if args.pivot_space == "w+" else "_w"
-    key = args.cache / f"pivot_{args.photo.stem}_{args.pivot_steps}{space}.pt"
+    res = "" if args.pivot_loss_res is None else f"_r{args.pivot_loss_res}"
+    key = args.cache / f"pivot_{args.photo.stem}_{args.pivot_steps}{space}{res}.pt"
     if key.is_file():
         saved = torch.load(key, weights_only=True)
         ws, noise, seconds = saved["ws"], saved["noise"], float(saved["seconds"])
     else:
         t0 = time.perf_counter()
         cfg = PRESETS["pti"].replace(num_steps=args.pivot_steps, space=args.pivot_space, tuning=None)
+        if args.pivot_loss_res is not None:
+            cfg = cfg.replace(loss_resolution=args.pivot_loss_res)
         r = project(G, target, cfg, lpips_model=lpips, progress=False)
         ws, noise, seconds = r.ws, r.noise, time.perf_counter() - t0
         torch.save({"ws": ws, "noise": noise, "seconds": torch.tensor(seconds)}, key)

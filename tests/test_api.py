@@ -434,6 +434,7 @@ def test_readme_snippet_runs_on_real_photos(shared_dir, env, api_cache, tmp_path
     me_photo, you_photo = load_image(tmp_path / "me.jpg"), load_image(tmp_path / "you.jpg")
     smiling, swapped = load_image(tmp_path / "me_smiling.jpg"), load_image(tmp_path / "you_on_me.jpg")
     assert smiling.shape == me_photo.shape and swapped.shape == me_photo.shape
+    assert load_image(tmp_path / "me_dragged.jpg").shape == me_photo.shape
     me, G = scope["me"], scope["G"]  # the latent loaded back from me.npz, with me.jpg given as its photo
     assert isinstance(me, ll.Projection) and me.can_paste and me.tuning is not None
     first = ll.project(tmp_path / "me.jpg", G)  # the cached projection: the same latent and tuning

@@ -211,6 +211,18 @@ def test_invert_projects_then_measures_with_independent_metrics():
     assert m["psnr"] == pytest.approx(-10 * math.log10(mse), abs=0.1)
 
 
+def test_metrics_do_not_follow_the_loss_resolution():
+    """A projection supervised at 16 px is still measured at the metric resolution (here the tiny
+    generator's 32 px), so that settings with different loss resolutions compare."""
+    G = _tiny_G()
+    lat = invert(_photo(G, 4), G, PIXEL.replace(num_steps=10, loss_resolution=16), align=False, network="tiny")
+    recon = torch.from_numpy(render(G, lat).astype(np.float64))
+    target = torch.from_numpy(lat.photo.aligned.astype(np.float64))
+    mse = float(((recon - target) / 255.0).square().mean())
+    assert lat.metrics["metric_resolution"] == 32
+    assert lat.metrics["psnr"] == pytest.approx(-10 * math.log10(mse), abs=0.1)
+
+
 def test_invert_batch_gives_each_photo_its_own_latent_and_is_reproducible():
     G = _tiny_G()
     photos = [_photo(G, 4), _photo(G, 5)]

@@ -128,6 +128,48 @@ def test_locality_regulariser_keeps_far_latents_closer_to_the_base():
     assert drift[10.0] < 0.7 * drift[0.0]
 
 
+class _SpyLoss(torch.nn.Module):
+    """An L1 stand-in for LPIPS that records the resolution of every image it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, int]] = []
+
+    def features(self, y: torch.Tensor) -> list[torch.Tensor]:
+        return [y]
+
+    def distance_from_features(self, x: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
+        self.seen.append(("photo", x.shape[-1]))
+        return (x - feats[0]).abs().mean(dim=(1, 2, 3))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        assert x.shape == y.shape
+        self.seen.append(("locality", x.shape[-1]))
+        return (x - y).abs().mean(dim=(1, 2, 3))
+
+
+@pytest.mark.parametrize("locality_resolution, expected", [(None, 32), (16, 16)])
+def test_locality_term_runs_at_its_own_resolution_every_k_steps(locality_resolution, expected):
+    G = _tiny(3)
+    ws = G.mapping(torch.zeros(1, G.z_dim))
+    spy = _SpyLoss()
+    cfg = PIXEL_TUNE.replace(num_steps=6, lpips_weight=1.0, loss_resolution=32, locality_weight=1.0,
+                             locality_every=3, locality_resolution=locality_resolution)
+    pivotal_tuning(G, _target_outside(G), ws, {}, cfg, lpips_model=spy)
+    assert [r for kind, r in spy.seen if kind == "photo"] == [32] * 6  # the photo's loss stays at loss_resolution
+    assert [r for kind, r in spy.seen if kind == "locality"] == [expected] * 2  # steps 0 and 3
+
+
+def test_coarse_steps_see_the_photo_at_the_coarse_resolution_first():
+    G = _tiny(3)
+    ws = G.mapping(torch.zeros(1, G.z_dim))
+    spy = _SpyLoss()
+    cfg = PIXEL_TUNE.replace(num_steps=8, lpips_weight=1.0, loss_resolution=32, coarse_fraction=0.25,
+                             coarse_resolution=16)
+    pivotal_tuning(G, _target_outside(G), ws, {}, cfg, lpips_model=spy)
+    assert [r for kind, r in spy.seen if kind == "photo"] == [16, 16] + [32] * 6
+
+
 @pytest.mark.parametrize("native_bf16", [True, False])
 def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_and_tunes_as_well(native_bf16, monkeypatch):
     from latentlab.ops import fast_bfloat16, resolve_precision
@@ -156,7 +198,8 @@ def test_bad_tuning_configs_and_inputs_are_clear_errors():
     G = _tiny(3)
     for bad in ({"num_steps": -1}, {"learning_rate": float("nan")}, {"l2_weight": -1.0}, {"tune": "mapping"},
                 {"lpips_weight": 0.0, "l2_weight": 0.0}, {"locality_every": 0}, {"delta_dtype": "int8"},
-                {"precision": "fp16"}):
+                {"precision": "fp16"}, {"locality_resolution": 8}, {"locality_resolution": 64.5},
+                {"coarse_fraction": 1.5}, {"coarse_resolution": 8}):
         with pytest.raises(LatentlabError):
             TuningConfig(**bad)
     with pytest.raises(LatentlabError, match="targets must be"):

@@ -20,6 +20,7 @@ import torch
 from ..errors import LatentlabError
 from ..faces.photo import Photo, load_photo
 from ..latent import Latent
+from ..metrics import METRIC_RESOLUTION
 from ..models.base import Generator
 from ..progress import CancelArg, Progress, ProgressArg, as_callback
 from ..registry import network_name
@@ -122,7 +123,8 @@ def invert(photos: "PhotoInput | Sequence[PhotoInput]", G: Generator, config: "s
             if tr.interrupted:
                 interrupted = True
                 break
-    resolution = min(cfg.loss_resolution, G.img_resolution)
+    # metrics at one fixed resolution, whatever the loss ran at, so that settings compare
+    resolution = min(METRIC_RESOLUTION, G.img_resolution)
     out: list[Latent] = []
     for i, photo in enumerate(prepared):
         noise = {k: v[i:i + 1] for k, v in result.noise.items()}

@@ -135,9 +135,14 @@ def pivotal_tuning(
 
     N = targets.shape[0]
     loss_res = min(cfg.loss_resolution, G.img_resolution)
+    locality_res = min(cfg.locality_resolution or cfg.loss_resolution, G.img_resolution)
     targets = targets.to(device, torch.float32)
-    target_small = _area(targets, loss_res)
-    target_feats = lpips_model.features(target_small) if lpips_model is not None else None
+    coarse_res = min(cfg.coarse_resolution, loss_res)
+    coarse_steps = round(cfg.coarse_fraction * cfg.num_steps)
+    target_feats = {}  # loss resolution -> the photo's LPIPS features
+    if lpips_model is not None:
+        for res in {loss_res, coarse_res if coarse_steps else loss_res}:
+            target_feats[res] = lpips_model.features(_area(targets, res))
     pivot = pivot.to(device, torch.float32).detach()
     noise = {k: v.to(device, torch.float32).detach() for k, v in (noise or {}).items()}
     autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
@@ -158,10 +163,11 @@ def pivotal_tuning(
             with override_noise(Gt, noise), torch.autocast(**autocast):
                 img = Gt.synthesis(pivot, noise_mode="const")
             img = img.float()
-            small = _area(img, loss_res).contiguous(memory_format=torch.channels_last)
+            res = coarse_res if step < coarse_steps else loss_res
+            small = _area(img, res).contiguous(memory_format=torch.channels_last)
             mse = (img - targets).square().mean(dim=(1, 2, 3))  # [N]
             with torch.autocast(**autocast):
-                lp = (lpips_model.distance_from_features(small, target_feats).float() if lpips_model is not None
+                lp = (lpips_model.distance_from_features(small, target_feats[res]).float() if lpips_model is not None
                       and cfg.lpips_weight > 0 else torch.zeros_like(mse))
             loss = (cfg.lpips_weight * lp + cfg.l2_weight * mse).sum()
             id_term = None
@@ -169,15 +175,15 @@ def pivotal_tuning(
                 id_term = identity_loss(img, targets)
                 loss = loss + cfg.id_weight * id_term.sum()
             last_lp, last_mse = lp.detach().cpu().tolist(), mse.detach().cpu().tolist()
-            if cfg.early_stop_lpips > 0 and max(last_lp) < cfg.early_stop_lpips:
+            if cfg.early_stop_lpips > 0 and step >= coarse_steps and max(last_lp) < cfg.early_stop_lpips:
                 break
             reg = None
             if cfg.locality_weight > 0 and step % cfg.locality_every == 0:
                 w_r = locality_latents(G, pivot, cfg.locality_alpha, gen)
                 with torch.no_grad(), torch.autocast(**autocast):
-                    ref = _area(G.synthesis(w_r, noise_mode="const").float(), loss_res)
+                    ref = _area(G.synthesis(w_r, noise_mode="const").float(), locality_res)
                 with torch.autocast(**autocast):
-                    out = _area(Gt.synthesis(w_r, noise_mode="const").float(), loss_res)
+                    out = _area(Gt.synthesis(w_r, noise_mode="const").float(), locality_res)
                     reg_lp = lpips_model(out.contiguous(memory_format=torch.channels_last), ref).float()
                 reg = (out.float() - ref).square().mean(dim=(1, 2, 3)) + reg_lp
                 loss = loss + cfg.locality_weight * reg.sum()
