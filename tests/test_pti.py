@@ -176,6 +176,9 @@ def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_and_tunes_as_well
 
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native_bf16)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     assert fast_bfloat16("cpu") is native_bf16 and not fast_bfloat16(torch.device("cuda"))
     assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16 else "fp32")
     assert resolve_precision("auto", "cuda") == "fp32" and resolve_precision("fp32", "cpu") == "fp32"
@@ -192,6 +195,24 @@ def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_and_tunes_as_well
     assert all(v.dtype == torch.float32 for v in auto.tuning.delta.values())
     if not native_bf16:  # fp32 either way: the same numbers
         assert auto_mse == pytest.approx(fp32_mse, rel=1e-6)
+
+
+@pytest.mark.parametrize("capability, isa, expected", [
+    ("AVX512", None, True), ("AVX2", None, False), ("AVX512", "AVX2", False), ("AVX512", "AVX512_CORE", False),
+    ("AVX512", "AVX512_CORE_BF16", True), ("AVX512", "AVX512_CORE_AMX", True), ("AVX512", "ALL", True)])
+def test_auto_precision_keeps_fp32_where_bf16_kernels_are_capped(capability, isa, expected, monkeypatch):
+    """ATEN_CPU_CAPABILITY=avx2 / ONEDNN_MAX_CPU_ISA=AVX2 (how a CPU without AVX-512 is approximated)
+    leave bf16 on emulated kernels: "auto" must then choose fp32 even on a CPU that has AVX512-BF16."""
+    from latentlab.ops import resolve_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if isa is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    assert resolve_precision("auto", "cpu") == ("bf16" if expected else "fp32")
 
 
 def test_bad_tuning_configs_and_inputs_are_clear_errors():

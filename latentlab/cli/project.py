@@ -59,7 +59,7 @@ CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("tuning_locality_every", "--pti-locality-every", click.IntRange(min=1),
      "Pivotal tuning: apply the regulariser every N steps."),
     ("tuning_locality_resolution", "--pti-locality-res", click.IntRange(min=16),
-     "Pivotal tuning: resolution of the regulariser's losses (default: the loss resolution)."),
+     "Pivotal tuning: resolution of the regulariser's MSE and LPIPS (default 128)."),
     ("tuning_coarse_fraction", "--pti-coarse", FiniteFloat(min=0, max=1),
      "Pivotal tuning: share of the first steps whose LPIPS runs at --pti-coarse-res (0 = none)."),
     ("tuning_coarse_resolution", "--pti-coarse-res", click.IntRange(min=16),

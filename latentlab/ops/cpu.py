@@ -97,17 +97,34 @@ def share_one_heap() -> bool:
         return False
 
 
+def _bf16_kernels_allowed() -> bool:
+    """False when ATen or oneDNN is held below AVX-512 (``ATEN_CPU_CAPABILITY=avx2``,
+    ``ONEDNN_MAX_CPU_ISA=AVX2``, as on a CPU without it): bf16 then runs on emulated kernels."""
+    import os
+
+    import torch
+
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    if get is not None and not str(get()).upper().startswith("AVX512"):
+        return False
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).upper()
+    return not isa or isa == "ALL" or "BF16" in isa or "AMX" in isa or isa.startswith("AVX10")
+
+
 def fast_bfloat16(device: "str | object") -> bool:
     """Whether bfloat16 autocast is expected to be faster than float32 on ``device``.
 
     CPU: only with native bf16 dot products (AVX512-BF16 or AMX): measured on an AMD EPYC (Zen 4,
     AVX512-BF16) a pivotal-tuning step took 0.74 s in bf16 against 1.5 s in fp32, while on a CPU
-    without them bf16 was 1.6x *slower*. CUDA: False, because a single-photo step is launch-bound
+    without them bf16 was 1.6x *slower*; also False when ATen or oneDNN is capped below AVX-512 by
+    their environment variables. CUDA: False, because a single-photo step is launch-bound
     there (bf16 was 0.9x fp32 on an H200 for projection), so "auto" keeps fp32.
     """
     import torch
 
     if torch.device(device).type != "cpu":
+        return False
+    if not _bf16_kernels_allowed():
         return False
     cpu = getattr(torch, "cpu", None)
     checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
