@@ -33,6 +33,19 @@ _SETTINGS = {
 _state: dict[str, bool] = {}
 
 
+def _glibc() -> "ctypes.CDLL | None":
+    """glibc with ``mallopt`` and ``malloc_trim`` declared, or None off Linux / without them."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
 def set_glibc_allocator(mode: str) -> bool:
     """Apply ``"tuned"`` or ``"stock"`` (see ``_SETTINGS``) to glibc's malloc, process-wide.
 
@@ -40,18 +53,13 @@ def set_glibc_allocator(mode: str) -> bool:
     True when every setting took; False on non-glibc platforms or if ``mallopt`` refuses.
     Benchmarks switch between the two; the command line calls :func:`tune_cpu_allocator`.
     """
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-        ok = all(bool(libc.mallopt(param, value)) for param, value in _SETTINGS[mode])
-        if mode == "stock":
-            libc.malloc_trim.argtypes = [ctypes.c_size_t]
-            libc.malloc_trim(0)
-        return ok
-    except (OSError, AttributeError):
-        return False
+    ok = all(bool(libc.mallopt(param, value)) for param, value in _SETTINGS[mode])
+    if mode == "stock":
+        libc.malloc_trim(0)
+    return ok
 
 
 def tune_cpu_allocator() -> bool:
@@ -69,15 +77,11 @@ def release_free_memory() -> bool:
     """Return the C heap's free memory to the system now (glibc's ``malloc_trim``): after a large
     transient allocation (decoding a big photo, a job's activations) the process's resident size
     falls back to what it really holds. Returns False where there is no glibc. Never raises."""
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        libc.malloc_trim(0)
-        return True
-    except (OSError, AttributeError):
-        return False
+    libc.malloc_trim(0)
+    return True
 
 
 def share_one_heap() -> bool:
@@ -87,21 +91,13 @@ def share_one_heap() -> bool:
     :func:`release_free_memory`, instead of staying in a per-thread arena (benchmarks/ui_memory.py:
     64 MiB budget, eight 5000 px uploads, resident growth 60 MiB instead of 82-96 MiB). Returns
     False where there is no glibc. Never raises."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-        return bool(libc.mallopt(_M_ARENA_MAX, 1))
-    except (OSError, AttributeError):
-        return False
+    libc = _glibc()
+    return libc is not None and bool(libc.mallopt(_M_ARENA_MAX, 1))
 
 
 def _bf16_kernels_allowed() -> bool:
     """False when ATen or oneDNN is held below AVX-512 (``ATEN_CPU_CAPABILITY=avx2``,
     ``ONEDNN_MAX_CPU_ISA=AVX2``, as on a CPU without it): bf16 then runs on emulated kernels."""
-    import os
-
     import torch
 
     get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
