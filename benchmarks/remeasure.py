@@ -1,10 +1,13 @@
-"""Measure saved latents again: PSNR, MS-SSIM, LPIPS-Alex at the metric resolution (256 px) and
-identity (dlib, FaceRes) of each latent drawn with its tuning, against the aligned photo saved
-beside it (``aligned.png``), as ``latentlab evaluate`` measures a fresh projection.
+"""Measure saved latents again: PSNR, MS-SSIM, LPIPS-Alex at the metric resolution (256 px),
+identity (dlib, FaceRes) and the cheeks' texture at full resolution of each latent drawn with its
+tuning, against the aligned photo saved beside it (``aligned.png``), as ``latentlab evaluate``
+measures a fresh projection; with ``--edits`` also smile +1 sigma (mouth widening, dlib distance to
+the photo) and the edit strip and crops ``latentlab evaluate`` draws.
 
-For an evaluation folder written with other metric settings::
+For an evaluation folder written with other metric settings, or a ``latentlab project`` folder::
 
     python benchmarks/remeasure.py out/eval/pti --json out/eval/pti/remeasured.json
+    python benchmarks/remeasure.py out/pairs_pti --edits
 """
 
 from __future__ import annotations
@@ -22,32 +25,39 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="at most this many latents")
     ap.add_argument("--resolution", type=int, default=256, help="metric resolution (px)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--edits", action="store_true", help="also smile +1 sigma, edits.png and crops.png")
     args = ap.parse_args()
 
     import latentlab as ll
     from latentlab.imageio import image_to_tensor, load_image
+    from latentlab.engine.evaluate import edit_outputs
     from latentlab.inversion.inverter import reconstruction_metrics
 
     G = ll.load_generator(args.network, progress=False)
     rows = []
+    keys = ("psnr", "ms_ssim", "lpips_alex", "dlib_distance", "id_cosine", "texture_hf_ratio", "texture_peak_ratio")
+    if args.edits:
+        keys += ("smile_gain_pct", "smile_dlib_distance")
     for npz in sorted(args.folder.glob("*/latent.npz"))[:args.limit]:
         aligned = load_image(npz.parent / "aligned.png")
         recon_u8 = ll.load_latent(npz, G).image.array
         m = reconstruction_metrics(image_to_tensor(recon_u8), image_to_tensor(aligned), recon_u8, aligned, args.resolution)
-        row = {"photo": npz.parent.name, **{k: m[k] for k in ("psnr", "ms_ssim", "lpips_alex", "dlib_distance",
-                                                              "dlib_same_person", "id_cosine")}}
+        if args.edits:
+            m.update(edit_outputs(G, args.network, npz.parent, force=True))
+        row = {"photo": npz.parent.name, "dlib_same_person": m["dlib_same_person"], **{k: m[k] for k in keys}}
         rows.append(row)
-        print(f"{row['photo']:24s} PSNR {row['psnr']:6.2f}  MS-SSIM {row['ms_ssim'] or float('nan'):.4f}  LPIPS-Alex "
-              f"{row['lpips_alex']:.4f}  dlib {row['dlib_distance']:.3f}  FaceRes {row['id_cosine']:.3f}", flush=True)
+        print(f"{row['photo']:24s} " + "  ".join(f"{k} {_fmt(row[k])}" for k in keys), flush=True)
     if rows:
-        mean = {k: statistics.mean(float(r[k] if r[k] is not None else "nan") for r in rows)
-                for k in ("psnr", "ms_ssim", "lpips_alex", "dlib_distance", "id_cosine")}
+        mean = {k: statistics.mean(float(r[k] if r[k] is not None else "nan") for r in rows) for k in keys}
         same = sum(bool(r["dlib_same_person"]) for r in rows)
-        print(f"{'mean (' + str(len(rows)) + ')':24s} PSNR {mean['psnr']:6.2f}  MS-SSIM {mean['ms_ssim']:.4f}  "
-              f"LPIPS-Alex {mean['lpips_alex']:.4f}  dlib {mean['dlib_distance']:.3f}  FaceRes "
-              f"{mean['id_cosine']:.3f}  same person (dlib) {same}/{len(rows)}")
+        print(f"{'mean (' + str(len(rows)) + ')':24s} " + "  ".join(f"{k} {_fmt(mean[k])}" for k in keys)
+              + f"  same person (dlib) {same}/{len(rows)}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+
+
+def _fmt(v: object) -> str:
+    return "-" if v is None else f"{v:.4g}"
 
 
 if __name__ == "__main__":

@@ -35,9 +35,15 @@ Conventions, all images torch tensors [N, 3, H, W] with values in [-1, 1] (a ref
   :func:`latentlab.losses.lpips.downsample_area` does, and clamps them to [-1, 1] (what an image
   file holds); there is no uint8 rounding.
 
-Identity: :func:`identity_metrics_dlib` reports dlib's descriptor distance. A MobileFaceNet
-identity cosine is to be added beside it; dlib's cosine is deliberately absent (two different
-people score about 0.94, so it says nothing).
+Identity: :func:`identity_metrics_dlib` reports dlib's descriptor distance and
+:func:`identity_metrics_faceres` the FaceRes embeddings' cosine; dlib's cosine is deliberately
+absent (two different people score about 0.94, so it says nothing).
+
+Texture: :func:`texture_metrics` compares the skin of the two cheeks at full resolution, where the
+256 px metrics (and the projector's loss) cannot see: the high-frequency energy of the
+reconstruction over the photo's (``texture_hf_ratio``, 1 = as much fine detail as the photo) and
+the largest ratio of their high-pass power spectra (``texture_peak_ratio``: a periodic pattern the
+photo lacks stands out as a peak far above 1).
 
 For reference only, :func:`loss_lpips_vgg` exposes the projector's own loss network; a metrics
 dict names it ``lpips_vgg_loss_net`` so it is never mistaken for an independent score.
@@ -343,8 +349,90 @@ def identity_metrics_faceres(target_uint8: np.ndarray, recon_uint8: np.ndarray) 
     return {"id_cosine": cos, "id_same_person": bool(cos > SAME_PERSON_COSINE)}
 
 
+#: Side of the square skin patches of :func:`texture_metrics`, in pixels of a 1024 px aligned face
+#: (scaled with the image).
+TEXTURE_PATCH = 64
+#: Gaussian sigma (pixels at 1024 px, scaled likewise) of the blur whose residual is the high-pass band.
+TEXTURE_SIGMA = 1.5
+
+
+def texture_metrics(target_uint8: np.ndarray, recon_uint8: np.ndarray,
+                    landmarks: np.ndarray | None = None) -> dict[str, Any]:
+    """Fine texture of the reconstruction against the photo, on the skin of both cheeks.
+
+    target_uint8, recon_uint8: aligned uint8 RGB [H, W, 3] of the same size, at full resolution.
+    landmarks: the photo's 68 dlib points [68, 2] (default: detected). Each cheek patch (side
+    :data:`TEXTURE_PATCH` x H / 1024, centred midway between jaw point 2 / 14 and nose point 31 /
+    35) is taken in grey, its high-pass band is the patch minus its Gaussian blur
+    (:data:`TEXTURE_SIGMA`), and its power spectrum is that band's |FFT|^2 under a Hann window.
+    Returns ``texture_hf_ratio``: mean squared high-pass of the reconstruction over the photo's;
+    ``texture_peak_ratio``: how far the reconstruction's spectrum peaks above the photo's, as
+    max_f P_recon(f) / R(|f|) over max_f P_photo(f) / R(|f|), where P are the power spectra averaged
+    over the patches and over 3 x 3 neighbouring frequencies, R(|f|) is the photo's mean power on
+    the ring of f's distance from the origin, and f runs over 1/8 cycle per pixel and above (1: no
+    sharper peak than the photo's own; a periodic pattern the photo lacks scores far above 1).
+    ``None`` values when the photo has no detectable face or the patches do not fit.
+    """
+    import cv2
+
+    none = {"texture_hf_ratio": None, "texture_peak_ratio": None}
+    a, b = np.asarray(target_uint8), np.asarray(recon_uint8)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or a.shape != b.shape or b.dtype != np.uint8:
+        raise LatentlabError(f"texture_metrics: two uint8 RGB images [H, W, 3] of one size needed, got "
+                             f"{a.dtype} {list(a.shape)} and {b.dtype} {list(b.shape)}")
+    if landmarks is None:
+        from .faces.landmarks import NoFaceError, detect_landmarks
+
+        try:
+            landmarks = detect_landmarks(np.ascontiguousarray(a), source="photo").landmarks
+        except NoFaceError:
+            return none
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.shape != (68, 2) or not np.isfinite(lm).all():
+        raise LatentlabError(f"texture_metrics: landmarks must be 68 finite points [68, 2], got {list(lm.shape)}")
+    H, W = a.shape[:2]
+    side = int(round(TEXTURE_PATCH * H / 1024))
+    if side < 16:
+        return none
+    sigma = TEXTURE_SIGMA * H / 1024
+    luma = np.array([0.299, 0.587, 0.114])
+    grey = [x.astype(np.float64) @ luma for x in (a, b)]
+    window = np.outer(np.hanning(side), np.hanning(side))
+    energy = [0.0, 0.0]
+    power = [np.zeros((side, side)), np.zeros((side, side))]
+    used = 0
+    for jaw, nose in ((2, 31), (14, 35)):
+        cx, cy = (lm[jaw] + lm[nose]) / 2
+        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+        if x0 < 0 or y0 < 0 or x0 + side > W or y0 + side > H:
+            continue
+        used += 1
+        for k in range(2):
+            patch = grey[k][y0:y0 + side, x0:x0 + side]
+            high = patch - cv2.GaussianBlur(patch, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+            energy[k] += float(np.mean(high ** 2))
+            power[k] += np.abs(np.fft.fft2(high * window)) ** 2
+    if not used:
+        return none
+    smooth = [sum(np.roll(p, (dy, dx), axis=(0, 1)) for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9 for p in power]
+    f = np.fft.fftfreq(side)
+    radius = np.hypot(*np.meshgrid(f, f, indexing="ij"))
+    ring = np.minimum(np.round(radius * side).astype(int), side // 2)
+    band = radius >= 1 / 8
+    # the photo's power at each frequency's distance from the origin: what an isotropic texture has
+    counts = np.bincount(ring.ravel(), minlength=side // 2 + 1)
+    radial = (np.bincount(ring.ravel(), smooth[0].ravel(), minlength=side // 2 + 1) / np.maximum(counts, 1))[ring]
+    radial = np.maximum(radial, 1e-12)
+    peak_photo = float(np.max(smooth[0][band] / radial[band]))
+    peak_recon = float(np.max(smooth[1][band] / radial[band]))
+    return {"texture_hf_ratio": energy[1] / max(energy[0], 1e-12), "texture_peak_ratio": peak_recon / peak_photo}
+
+
 __all__ = [
     "METRIC_RESOLUTION",
+    "TEXTURE_PATCH",
+    "TEXTURE_SIGMA",
+    "texture_metrics",
     "MS_SSIM_MIN_SIZE",
     "MS_SSIM_WEIGHTS",
     "loss_network",

@@ -449,3 +449,22 @@ def test_readme_snippet_runs_on_real_photos(shared_dir, env, api_cache, tmp_path
     assert np.abs(swapped[:top].astype(int) - me_photo[:top].astype(int)).mean() < 2.0
     assert ll.load_latent("me.npz", G, photo="me.jpg").paste().shape == me_photo.shape
     assert not ll.load_latent("me.npz", G).can_paste  # a photo path stored in the file is not followed
+
+
+def test_follow_moves_only_the_named_rows_and_keeps_the_start(env):
+    """`follow(b, photo, layers=...)` starts at b's latent and moves only those rows (how fast it
+    meets a second photo is tested in test_inversion on reachable targets); the result lives in the
+    new photo and transfer() carries exactly the rows' change."""
+    b = _load(env, "b")
+    pixel = dict(lpips_weight=0.0, rec_weight=1.0, loss_resolution=32, w_avg_samples=50)
+    after = ll.follow(b, env["photo"], layers="rows:0-2", steps=5, align=False, progress=False, **pixel)
+    assert torch.equal(after.ws[:, 2:], b.ws[:, 2:]) and not torch.equal(after.ws[:, :2], b.ws[:, :2])
+    assert after.settings["start"] == b.name and after.tuning is b.tuning and after.metrics["steps"] == 5
+    a = _load(env, "a")
+    t = ll.transfer(a, b, after, 1.0, layers="rows:0-2")
+    torch.testing.assert_close(t.ws[:, :2] - a.ws[:, :2], after.ws[:, :2] - b.ws[:, :2], rtol=0, atol=1e-6)
+    for kw, msg in [({"layers": "rows:0-2", "space": "w"}, "W projection|W\\+ projection"), ({"layers": "rows:99"}, "row")]:
+        with pytest.raises(ll.LatentlabError, match=msg):
+            ll.follow(b, env["photo"], align=False, progress=False, steps=2, **pixel, **kw)
+    with pytest.raises(ll.LatentlabError, match="is a latent"):
+        ll.follow(b, env["root"] / "a.npz", progress=False)

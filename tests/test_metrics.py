@@ -378,3 +378,60 @@ def test_identity_loss_is_one_minus_cosine_and_differentiable(shared_dir):
     # a render at another resolution is resized to the target's first
     big = torch.nn.functional.interpolate(target, scale_factor=2, mode="bilinear", align_corners=False)
     assert float(loss(big, target)[0]) < 0.05
+
+
+# ------------------------------------------------------------------------------------------ texture
+def _skin(seed: int = 0, size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """A grey 'skin' texture (smoothed noise around 150) as uint8 RGB, and 68 landmarks whose cheek
+    centres ((2 + 31) / 2 and (14 + 35) / 2) fall at (300, 600) and (724, 600)."""
+    import cv2
+
+    rng = np.random.RandomState(seed)
+    grey = 150 + 6 * cv2.GaussianBlur(rng.randn(size, size), (0, 0), 0.8)
+    img = np.repeat(np.clip(np.round(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    lm = np.full((68, 2), 512.0)
+    lm[2], lm[31], lm[14], lm[35] = (250, 620), (350, 580), (774, 620), (674, 580)
+    return img, lm
+
+
+def test_texture_metrics_against_a_direct_computation_and_known_changes():
+    from scipy.ndimage import gaussian_filter
+
+    photo, lm = _skin()
+    same = metrics.texture_metrics(photo, photo, lm)
+    assert same == {"texture_hf_ratio": 1.0, "texture_peak_ratio": 1.0}
+    # the high-pass energy, computed here with SciPy's Gaussian filter, on the two 64 px cheek patches
+    g = photo[..., 0].astype(np.float64)
+
+    def energy(img):
+        out = 0.0
+        for cx in (300, 724):
+            patch = img[568:632, cx - 32:cx + 32]
+            out += np.mean((patch - gaussian_filter(patch, 1.5, mode="mirror", truncate=4.0)) ** 2)
+        return out
+
+    half = np.clip(np.round(gaussian_filter(g, 1.5, mode="mirror") + 0.5 * (g - gaussian_filter(g, 1.5, mode="mirror"))),
+                   0, 255)
+    half_u8 = np.repeat(half.astype(np.uint8)[..., None], 3, axis=2)
+    m = metrics.texture_metrics(photo, half_u8, lm)
+    assert m["texture_hf_ratio"] == pytest.approx(energy(half) / energy(g), rel=1e-6)
+    assert 0.15 < m["texture_hf_ratio"] < 0.4  # half the band's amplitude: about a quarter of its energy
+    # a faint diagonal pattern of period 5 px is a sharp peak; fresh noise of the same texture is not
+    yy, xx = np.mgrid[:1024, :1024]
+    pattern = np.clip(photo + 3 * np.sin(2 * np.pi * (xx + yy) / 5)[..., None], 0, 255).astype(np.uint8)
+    assert metrics.texture_metrics(photo, pattern, lm)["texture_peak_ratio"] > 20
+    other, _ = _skin(seed=1)
+    assert metrics.texture_metrics(photo, other, lm)["texture_peak_ratio"] < 3
+    assert 0.8 < metrics.texture_metrics(photo, other, lm)["texture_hf_ratio"] < 1.25
+
+
+def test_texture_metrics_refuse_bad_input_and_report_none_without_a_face():
+    photo, lm = _skin()
+    assert metrics.texture_metrics(np.zeros((1024, 1024, 3), np.uint8), photo) == {
+        "texture_hf_ratio": None, "texture_peak_ratio": None}
+    assert metrics.texture_metrics(photo[:200, :200], photo[:200, :200], lm / 5.12) == {
+        "texture_hf_ratio": None, "texture_peak_ratio": None}  # patches under 16 px
+    with pytest.raises(LatentlabError, match="of one size"):
+        metrics.texture_metrics(photo, photo[:512, :512], lm)
+    with pytest.raises(LatentlabError, match="68 finite points"):
+        metrics.texture_metrics(photo, photo, lm[:5])

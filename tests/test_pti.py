@@ -619,6 +619,10 @@ def test_project_pti_preset_then_evaluate_side_by_side(env, tmp_path):
         mse = np.mean(((aligned.astype(float) - recon.astype(float)) / 127.5) ** 2)  # on [-1, 1]
         assert float(r["psnr"]) == pytest.approx(10 * np.log10(4 / mse), abs=0.3)
         assert (r["tuning_steps"] == "4") == (r["preset"] == "pti")
+        # the tiny model has no smile direction: no figure, but the strip of its reconstruction
+        assert "smile_gain_pct" in r and not r["smile_gain_pct"] and r["texture_hf_ratio"] == ""
+        strip = load_image(tmp_path / "ev" / r["preset"] / r["photo"][:-4] / "edits.png", min_size=1)
+        assert strip.shape == (256, 256 * 5, 3)
     summary = json.loads((tmp_path / "ev" / "results.json").read_text())["summary"]
     assert summary["pti"]["photos"] == 2 and summary["pti"]["failed"] == 1
     mean_psnr = np.mean([float(r["psnr"]) for r in rows if r["preset"] == "pti" and r["psnr"]])

@@ -51,3 +51,26 @@ def test_a_one_sigma_smile_widens_the_mouth_and_keeps_the_person(tuned):
     assert after > 1.05 * before
     ident = identity_metrics_dlib(tuned.target.array, smiling.array)
     assert ident["dlib_same_person"] and ident["dlib_distance"] < 0.35
+
+
+def test_the_evaluation_measures_the_smile_and_draws_edits_and_crops(tuned, tmp_path):
+    """What `latentlab evaluate` adds per photo: the smile's mouth widening (checked against the
+    API's own edit, measured here), its identity distance, the edit strip and the 1:1 crops."""
+    from latentlab.engine.evaluate import CROP_SIDE, STRIP_EDITS, edit_outputs
+    from latentlab.faces import detect_landmarks
+    from latentlab.faces.attributes import mouth_measures
+    from latentlab.imageio import load_image, save_image
+    from latentlab.metrics import identity_metrics_dlib
+
+    tuned.save(tmp_path / "latent.npz")
+    save_image(tuned.target.array, tmp_path / "aligned.png")
+    out = edit_outputs(tuned.G, "ffhq-mobile", tmp_path)
+    smiling = tuned.edit(smile="1s").array
+    width = [mouth_measures(detect_landmarks(x).landmarks)["mouth_width"] for x in (tuned.array, smiling)]
+    gain = 100 * (width[1] / width[0] - 1)
+    assert out["smile_gain_pct"] == pytest.approx(gain, abs=0.5) and out["smile_gain_pct"] > 5
+    assert out["smile_dlib_distance"] == pytest.approx(
+        identity_metrics_dlib(tuned.target.array, smiling)["dlib_distance"], abs=1e-3)
+    assert load_image(tmp_path / "edits.png").shape == (256, 256 * (1 + len(STRIP_EDITS)), 3)
+    assert load_image(tmp_path / "crops.png").shape == (CROP_SIDE, 3 * CROP_SIDE, 3)
+    assert edit_outputs(tuned.G, "ffhq-mobile", tmp_path) == out  # kept in edits.json

@@ -50,7 +50,8 @@ from ..progress import Progress, reporter
 from ..registry import DEFAULT_MODEL, load_generator, network_name, resolve_device
 from ..report import Figure, Report, Step, write_report
 from ..sampling import MAX_SEED, parse_seeds
-from .faces import (Projection, attributes, identity, load_latent, load_photo, morph, project, sample, style, swap,
+from .faces import (Projection, attributes, follow, identity, load_latent, load_photo, morph, project, sample, style,
+                    swap,
                     swap_paths, sweep_paths, transfer, write_swap, write_sweep)
 from .images import Batch, Frames, Image, png_bytes
 from .models import (FittedDirection, components, convert_model, describe_attributes, describe_layers, describe_model,
@@ -59,7 +60,7 @@ from .runs import collect_photos, evaluate, project_photos
 
 __all__ = [
     # faces as latents
-    "Projection", "Latent", "Tuning", "Photo", "project", "load_latent", "load_photo", "sample", "style", "transfer",
+    "Projection", "Latent", "Tuning", "Photo", "project", "follow", "load_latent", "load_photo", "sample", "style", "transfer",
     "swap", "morph", "attributes", "describe_attributes", "identity",
     # pictures
     "Image", "Frames", "Batch", "png_bytes", "grid", "strip", "resize", "side_by_side", "stack", "letterbox",

@@ -463,6 +463,37 @@ def project(photo: "str | Path | np.ndarray | Photo", G: Generator, preset: str 
     return Projection(G, latent)
 
 
+def follow(start: Projection, photo: "str | Path | np.ndarray | Photo", *, layers: str | None = None,
+           steps: int | None = None, rows_exact: bool = False, face_index: int = 0, align: bool = True,
+           progress: ProgressArg = True, cancel: CancelArg = None, **config: Any) -> Projection:
+    """Project ``photo`` as a change of ``start``: W+ from start's latent, drawn by start's generator
+    (its pivotal tuning included) with start's noise maps (:data:`latentlab.inversion.FOLLOW`;
+    ``steps`` and ``config`` override it). layers: the rows that may move (a layer-range spec such
+    as ``"0-5"``; default: every row).
+
+    For the same person in another photo (the neutral and the smiling one): the difference of the
+    two latents is then the change between the photos, not two separate projections' noise, so
+    ``transfer(a, b_neutral, follow(b_neutral, "b_smiling.jpg"))`` carries b's expression (on 10
+    people photographed neutral and smiling, a's mouth gained on average more of b's smile this way
+    than from two separate projections or with only the transfer's rows moving: benchmarks/README.md).
+    The result
+    lives in ``photo`` (its own alignment) and carries start's tuning.
+    """
+    from ..editing.layers import parse_layers
+    from ..inversion import FOLLOW, invert, resolve_config
+
+    if not isinstance(start, Projection):
+        raise LatentlabError(f"start must be a Projection, got {type(start).__name__}")
+    if isinstance(photo, (str, Path)) and Path(photo).suffix.lower() in LATENT_SUFFIXES:
+        raise LatentlabError(f"{photo} is a latent; follow() projects a photo")
+    cfg, _ = resolve_config(FOLLOW, num_steps=steps, **config)
+    rows = parse_layers(layers, start.G, rows_exact=rows_exact) if layers is not None else None
+    prepared = load_photo(photo, start.G, align=align, face_index=face_index)
+    latent = invert(prepared, start.G, cfg, network=start.network, align=align, face_index=face_index,
+                    progress=as_callback(progress), cancel=cancel, start=start.latent, rows=rows)
+    return Projection(start.G, latent)
+
+
 def load_latent(path: "str | Path", G: Generator, *, photo: "str | Path | None" = None,
                 network: str | None = None) -> Projection:
     """Read a latent ``.npz`` (from :meth:`Projection.save`, ``latentlab project`` or an editing

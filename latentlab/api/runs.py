@@ -51,12 +51,15 @@ def project_photos(photos: Sequence["str | Path"], outdir: "str | Path", preset:
 def evaluate(photos: Sequence["str | Path"], presets: Sequence[str], outdir: "str | Path", *,
              network: str | None = None, G: Generator | None = None, device: str = "auto", force: bool = False,
              align: bool = True, engine: str = "local", ray_address: str | None = None, ray_workers: int | None = None,
-             threads_per_worker: int | None = None, progress: ProgressArg = True, **config: Any) -> Any:
+             threads_per_worker: int | None = None, progress: ProgressArg = True, edits: bool = True,
+             **config: Any) -> Any:
     """Invert every photo with each preset and measure them side by side, as ``latentlab
     evaluate`` does: ``outdir/<preset>/<photo>/`` (the outputs of a folder run), ``results.csv``,
     ``results.json`` (rows and per-preset means, the dlib same-person rate) and ``report.html``.
     ``config``: ProjectorConfig fields applied to every preset (``tuning_*`` only to presets that
-    tune). Without ``force`` a rerun into the same ``outdir`` keeps the photos already done. Returns the :class:`~latentlab.engine.evaluate.Evaluation`."""
+    tune). ``edits``: also measure smile +1 sigma per reconstruction and draw the report's edit
+    strips and 1:1 crops. Without ``force`` a rerun into the same ``outdir`` keeps the photos
+    already done. Returns the :class:`~latentlab.engine.evaluate.Evaluation`."""
     from ..engine.evaluate import evaluate as run
     from ..registry import DEFAULT_MODEL, network_name
 
@@ -67,7 +70,7 @@ def evaluate(photos: Sequence["str | Path"], presets: Sequence[str], outdir: "st
            "threads_per_worker": threads_per_worker}
     return run(collect_photos(photos), list(presets), outdir=Path(outdir), network=network, device=device,
                force=force, progress=progress, G=G, overrides={k: v for k, v in config.items() if v is not None},
-               align=align, engine=eng)
+               align=align, engine=eng, edits=edits)
 
 
 __all__ = ["collect_photos", "evaluate", "project_photos"]

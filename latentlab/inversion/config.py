@@ -203,6 +203,13 @@ PRESETS: dict[str, ProjectorConfig] = {
 }
 
 
+#: Settings of a projection that starts from another photo's latent (``invert(..., start=)``, e.g. the
+#: same person smiling from their neutral latent): W+, no latent noise, noise maps held at the
+#: start's, a small learning rate, so that the latent moves only as far as the photos differ.
+FOLLOW = ProjectorConfig(space="w+", num_steps=60, initial_learning_rate=0.02, lr_rampdown_length=0.5,
+                         initial_noise_factor=0.0, optimize_noise=False, precision="auto")
+
+
 def preset_config(name: str, **overrides: Any) -> ProjectorConfig:
     """``PRESETS[name]`` with the given fields changed (None values are ignored; ``tuning_<field>``
     changes a field of its pivotal tuning). Unknown presets and fields are one-line errors."""
@@ -220,4 +227,4 @@ def preset_config(name: str, **overrides: Any) -> ProjectorConfig:
         raise LatentlabError(f"bad projector setting: {exc}") from None
 
 
-__all__ = ["PRESETS", "ProjectorConfig", "SHORTCUTS", "TuningConfig", "preset_config"]
+__all__ = ["FOLLOW", "PRESETS", "ProjectorConfig", "SHORTCUTS", "TuningConfig", "preset_config"]

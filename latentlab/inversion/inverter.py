@@ -19,7 +19,7 @@ import torch
 
 from ..errors import LatentlabError
 from ..faces.photo import Photo, load_photo
-from ..latent import Latent
+from ..latent import Latent, generator_for
 from ..metrics import METRIC_RESOLUTION
 from ..models.base import Generator
 from ..progress import CancelArg, Progress, ProgressArg, as_callback
@@ -48,18 +48,20 @@ def reconstruction_metrics(recon: torch.Tensor, target: torch.Tensor, recon_u8: 
     """How close a reconstruction [1, 3, R, R] is to its aligned photo [1, 3, R, R] (both in
     [-1, 1]; uint8 copies for the face networks): PSNR, MSE, MS-SSIM, LPIPS-Alex and, for reference,
     the loss network's own distance at ``resolution``; dlib's descriptor distance and verdict; the
-    FaceRes ID cosine and verdict (:mod:`latentlab.metrics`)."""
-    from ..metrics import identity_metrics_dlib, identity_metrics_faceres, image_metrics
+    FaceRes ID cosine and verdict; the cheeks' texture at full resolution (:mod:`latentlab.metrics`)."""
+    from ..metrics import identity_metrics_dlib, identity_metrics_faceres, image_metrics, texture_metrics
 
     return {**image_metrics(recon, target, resolution=resolution, include_loss_net=True)[0],
-            **identity_metrics_dlib(aligned, recon_u8), **identity_metrics_faceres(aligned, recon_u8)}
+            **identity_metrics_dlib(aligned, recon_u8), **identity_metrics_faceres(aligned, recon_u8),
+            **texture_metrics(aligned, recon_u8)}
 
 
 def invert(photos: "PhotoInput | Sequence[PhotoInput]", G: Generator, config: "str | ProjectorConfig" = "pti", *,
            network: str | None = None, align: bool = True, face_index: int = 0, metrics: bool = True,
            lpips_model: torch.nn.Module | None = None,
            identity_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-           progress: ProgressArg = None, cancel: CancelArg = None) -> "Latent | list[Latent]":
+           progress: ProgressArg = None, cancel: CancelArg = None,
+           start: Latent | None = None, rows: Sequence[int] | None = None) -> "Latent | list[Latent]":
     """Invert face photos into G's latent space: one :class:`~latentlab.latent.Latent` per photo.
 
     photos: a photo (file path, uint8 pixels [H, W, 3] or a :class:`~latentlab.faces.Photo`) or a
@@ -73,6 +75,11 @@ def invert(photos: "PhotoInput | Sequence[PhotoInput]", G: Generator, config: "s
     inversion returns what it has, with ``settings["interrupted"]`` true: stopped while projecting,
     the best latents so far, untuned; stopped while tuning, that photo's tuning so far (photos of
     the batch not tuned yet stay untuned).
+
+    start: begin at this latent instead of the mean latent, drawn by its generator (its tuning
+    included) with its noise maps (``config`` should not tune; :data:`~latentlab.inversion.FOLLOW`
+    is made for it): the result is the photo as a change of ``start``, carrying start's tuning;
+    ``rows``: only these W+ rows move (the others keep start's).
 
     Returns a Latent for one photo, a list for a list. Seeded (``config.seed``): the same photo,
     settings and seed give the same latent on the same machine.
@@ -98,9 +105,23 @@ def invert(photos: "PhotoInput | Sequence[PhotoInput]", G: Generator, config: "s
 
     targets = torch.cat([image_to_tensor(p.aligned) for p in prepared]).to(G.device)
     n = len(prepared)
+    start_kw: dict[str, Any] = {}
+    G_draw = G
+    if start is not None:
+        if not isinstance(start, Latent):
+            raise LatentlabError(f"start must be a latentlab Latent, got {type(start).__name__}")
+        if cfg.tuning is not None:
+            raise LatentlabError("a projection from a start latent keeps the start's tuning; use settings "
+                                 "without tuning (e.g. latentlab.inversion.FOLLOW)")
+        G.check_ws(start.ws)
+        G_draw = generator_for(G, start)
+        start_kw = {"start": start.ws.to(G.device).expand(n, -1, -1),
+                    "start_noise": {k: v.to(G.device) for k, v in start.noise.items()}, "rows": rows}
+    elif rows is not None:
+        raise LatentlabError("rows= is for a projection from a start latent")
     t0 = time.perf_counter()
-    result = project(G, targets, cfg, lpips_model=lpips_model, identity_loss=identity_loss, progress=report,
-                     cancel=cancel)
+    result = project(G_draw, targets, cfg, lpips_model=lpips_model, identity_loss=identity_loss, progress=report,
+                     cancel=cancel, **start_kw)
     seconds = [(time.perf_counter() - t0) / n] * n
     tunings: list[Any] = [None] * n
     interrupted = result.interrupted
@@ -139,7 +160,7 @@ def invert(photos: "PhotoInput | Sequence[PhotoInput]", G: Generator, config: "s
             if report is not None:
                 report(Progress("metrics", i, n, message=f"measuring {photo.name}"))
             target = targets[i:i + 1]
-            gen = tr.G if tr is not None else G
+            gen = tr.G if tr is not None else G_draw
             recon = _render_tensor(gen, result.ws[i:i + 1], noise)
             recon_u8 = tensor_to_images(recon)[0]
             m = reconstruction_metrics(recon, target, recon_u8, photo.aligned, resolution)
@@ -152,8 +173,10 @@ def invert(photos: "PhotoInput | Sequence[PhotoInput]", G: Generator, config: "s
                 pivot = _render_tensor(G, result.ws[i:i + 1], noise)
                 pm = reconstruction_metrics(pivot, target, tensor_to_images(pivot)[0], photo.aligned, resolution)
                 m.update({f"pivot_{k}": v for k, v in pm.items() if k != "metric_resolution"})
-        out.append(Latent(result.ws[i:i + 1], noise, photo.transform, photo, tr.tuning if tr is not None else None,
-                          net, photo.name, settings, m))
+        if start is not None:
+            settings["start"] = start.name
+        tuning = tr.tuning if tr is not None else (start.tuning if start is not None else None)
+        out.append(Latent(result.ws[i:i + 1], noise, photo.transform, photo, tuning, net, photo.name, settings, m))
     if report is not None and metrics:
         report(Progress("metrics", n, n, message="done"))
     return out[0] if single else out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -122,6 +122,9 @@ def project(
     identity_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     progress: ProgressArg = None,
     cancel: CancelArg = None,
+    start: torch.Tensor | None = None,
+    start_noise: dict[str, torch.Tensor] | None = None,
+    rows: "Sequence[int] | None" = None,
 ) -> ProjectionResult:
     """Project targets [N, 3, H, W] in [-1, 1] (any H = W; resized to the loss resolution).
 
@@ -132,9 +135,14 @@ def project(
     the result then holds the best latents so far with ``interrupted`` set.
     ``identity_loss(render, target) -> [N]`` is used when ``config.id_weight > 0`` (default: the
     FaceRes identity loss, :class:`latentlab.faces.identity_loss.IdentityLoss`).
+    ``start`` ([N, num_ws, w_dim]; all rows equal for ``space="w"``): begin there instead of at the
+    mean latent. ``start_noise`` (name -> [N or 1, 1, H, W]): the noise maps to begin from when
+    ``optimize_noise`` is on, and to hold fixed when it is off. ``rows`` (W+ only, with ``start``):
+    the W+ rows that may move; the others stay at the start's.
     """
     if targets.ndim != 4 or targets.shape[1] != 3 or targets.shape[2] != targets.shape[3]:
         raise LatentlabError(f"targets must be [N, 3, H, H] images, got {list(targets.shape)}")
+    moving_rows = rows
     device = G.device
     N = targets.shape[0]
     cfg = config
@@ -162,13 +170,36 @@ def project(
 
     w_avg, w_std = latent_stats(G, cfg.w_avg_samples, seed=cfg.seed)
     rows = 1 if cfg.space == "w" else G.num_ws
-    w_opt = w_avg.detach().view(1, 1, -1).repeat(N, rows, 1).to(device).requires_grad_(True)
+    if start is None:
+        w_opt = w_avg.detach().view(1, 1, -1).repeat(N, rows, 1).to(device).requires_grad_(True)
+    else:
+        start = _check_start(G, start, N, cfg.space)
+        w_opt = start[:, :rows].detach().clone().to(device, torch.float32).requires_grad_(True)
+    frozen = None
+    if moving_rows is not None:
+        if start is None or cfg.space != "w+":
+            raise LatentlabError("rows= needs a W+ projection from a start latent")
+        picked = sorted({int(r) for r in moving_rows})
+        if not picked or picked[0] < 0 or picked[-1] >= G.num_ws:
+            raise LatentlabError(f"rows must be W+ row indices in 0..{G.num_ws - 1}, got {list(moving_rows)}")
+        frozen = torch.ones(G.num_ws, dtype=torch.bool, device=device)
+        frozen[picked] = False
 
-    noise_bufs = G.noise_buffers() if cfg.optimize_noise else {}
-    noise = {
-        name: torch.randn((N, 1, *buf.shape[-2:]), generator=gen).to(device).requires_grad_(True)
-        for name, buf in noise_bufs.items()
-    }
+    noise_bufs = G.noise_buffers()
+    fixed_noise: dict[str, torch.Tensor] = {}
+    if start_noise:
+        unknown = sorted(set(start_noise) - set(noise_bufs))
+        if unknown:
+            raise LatentlabError(f"start_noise has maps the generator lacks: {', '.join(unknown[:3])}")
+        fixed_noise = {k: v.detach().to(device, torch.float32).expand(N, 1, *noise_bufs[k].shape[-2:]).clone()
+                       for k, v in start_noise.items()}
+    if cfg.optimize_noise:
+        noise = {name: (fixed_noise[name] if name in fixed_noise else
+                        torch.randn((N, 1, *buf.shape[-2:]), generator=gen).to(device)).requires_grad_(True)
+                 for name, buf in noise_bufs.items()}
+        fixed_noise = {}
+    else:
+        noise = {}
     params = [w_opt] + list(noise.values())
     opt = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.initial_learning_rate)
 
@@ -186,7 +217,7 @@ def project(
 
     report = as_callback(progress)
     try:
-        with override_noise(G, noise):
+        with override_noise(G, noise or fixed_noise):
             for step in range(cfg.num_steps):
                 if cancelled(cancel):
                     interrupted = True
@@ -203,7 +234,8 @@ def project(
                 sigma = latent_noise_scale(t, w_std, cfg.initial_noise_factor, cfg.noise_ramp_length)
                 w_in = w_opt
                 if sigma > 0:
-                    w_in = w_opt + torch.randn(w_opt.shape, generator=gen).to(device) * sigma
+                    jitter = torch.randn(w_opt.shape, generator=gen).to(device) * sigma
+                    w_in = w_opt + (jitter if frozen is None else jitter * (~frozen).view(1, -1, 1))
                 ws = w_in.expand(N, G.num_ws, -1) if rows == 1 else w_in
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                     synth, synth_small = synthesize_for_loss(G, ws, loss_res, cfg.synthesis_shortcut)
@@ -235,6 +267,8 @@ def project(
 
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if frozen is not None and w_opt.grad is not None:
+                    w_opt.grad[:, frozen] = 0  # Adam moves a parameter whose gradients were all zero by 0
                 opt.step()
                 renormalize_noise_(noise)
 
@@ -259,7 +293,7 @@ def project(
     ws_best = best_w.expand(N, G.num_ws, -1).contiguous() if rows == 1 else best_w
     return ProjectionResult(
         ws=ws_best.detach(),
-        noise={k: v.detach() for k, v in best_noise.items()},
+        noise={k: v.detach() for k, v in (best_noise or fixed_noise).items()},
         lpips=best_lpips.tolist(),
         mse=best_mse.tolist(),
         best_step=best_step.tolist(),
@@ -269,6 +303,20 @@ def project(
         config=cfg,
         history=history,
     )
+
+
+def _check_start(G: Generator, start: Any, N: int, space: str) -> torch.Tensor:
+    """The starting latent as a float tensor [N, num_ws, w_dim], or a one-line error."""
+    shape = (N, G.num_ws, G.w_dim)
+    if not isinstance(start, torch.Tensor) or tuple(start.shape) != shape:
+        got = list(start.shape) if isinstance(start, torch.Tensor) else type(start).__name__
+        raise LatentlabError(f"start must be a latent {list(shape)}, got {got}")
+    start = start.detach().float()
+    if not bool(torch.isfinite(start).all()):
+        raise LatentlabError("start holds NaN or infinite values")
+    if space == "w" and bool((start - start[:, :1]).abs().max() > 1e-5):
+        raise LatentlabError("a W projection needs a start whose rows are all equal (a W latent); use space w+")
+    return start
 
 
 def synthesize_projection(G: Generator, result: ProjectionResult) -> torch.Tensor:
