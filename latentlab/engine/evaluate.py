@@ -182,11 +182,13 @@ def edit_outputs(G: Any, network: str, folder: Path, *, force: bool = False) -> 
     empty = {"smile_gain_pct": None, "smile_dlib_distance": None}
     if done.is_file() and not force:
         return {**empty, **{k: v for k, v in json.loads(done.read_text()).items() if k in empty}}
-    latent_file, aligned_file = folder / "latent.npz", folder / "aligned.png"
+    latent_file, aligned_file, recon_file = folder / "latent.npz", folder / "aligned.png", folder / "reconstruction.png"
     if not latent_file.is_file() or not aligned_file.is_file():
         return empty
     lat = load_latent(latent_file, G, network=network)
     photo = load_image(aligned_file, min_size=1)
+    # the reconstruction `latentlab project` saved is this latent's render; draw it only when absent
+    recon = load_image(recon_file, min_size=1) if recon_file.is_file() else render(G, lat)
 
     directions: dict = {}
 
@@ -204,7 +206,6 @@ def edit_outputs(G: Any, network: str, folder: Path, *, force: bool = False) -> 
         except NoFaceError:
             return None
 
-    recon = render(G, lat)
     smiled = edited(*SMILE_EDIT)
     out = dict(empty)
     if smiled is not None:

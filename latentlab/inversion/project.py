@@ -142,7 +142,6 @@ def project(
     """
     if targets.ndim != 4 or targets.shape[1] != 3 or targets.shape[2] != targets.shape[3]:
         raise LatentlabError(f"targets must be [N, 3, H, H] images, got {list(targets.shape)}")
-    moving_rows = rows
     device = G.device
     N = targets.shape[0]
     cfg = config
@@ -169,19 +168,19 @@ def project(
     target_feats = lpips_model.features(target_small) if lpips_model is not None else None
 
     w_avg, w_std = latent_stats(G, cfg.w_avg_samples, seed=cfg.seed)
-    rows = 1 if cfg.space == "w" else G.num_ws
+    n_rows = 1 if cfg.space == "w" else G.num_ws
     if start is None:
-        w_opt = w_avg.detach().view(1, 1, -1).repeat(N, rows, 1).to(device).requires_grad_(True)
+        w_opt = w_avg.detach().view(1, 1, -1).repeat(N, n_rows, 1).to(device).requires_grad_(True)
     else:
         start = _check_start(G, start, N, cfg.space)
-        w_opt = start[:, :rows].detach().clone().to(device, torch.float32).requires_grad_(True)
+        w_opt = start[:, :n_rows].detach().clone().to(device, torch.float32).requires_grad_(True)
     frozen = None
-    if moving_rows is not None:
+    if rows is not None:
         if start is None or cfg.space != "w+":
             raise LatentlabError("rows= needs a W+ projection from a start latent")
-        picked = sorted({int(r) for r in moving_rows})
+        picked = sorted({int(r) for r in rows})
         if not picked or picked[0] < 0 or picked[-1] >= G.num_ws:
-            raise LatentlabError(f"rows must be W+ row indices in 0..{G.num_ws - 1}, got {list(moving_rows)}")
+            raise LatentlabError(f"rows must be W+ row indices in 0..{G.num_ws - 1}, got {list(rows)}")
         frozen = torch.ones(G.num_ws, dtype=torch.bool, device=device)
         frozen[picked] = False
 
@@ -236,7 +235,7 @@ def project(
                 if sigma > 0:
                     jitter = torch.randn(w_opt.shape, generator=gen).to(device) * sigma
                     w_in = w_opt + (jitter if frozen is None else jitter * (~frozen).view(1, -1, 1))
-                ws = w_in.expand(N, G.num_ws, -1) if rows == 1 else w_in
+                ws = w_in.expand(N, G.num_ws, -1) if n_rows == 1 else w_in
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                     synth, synth_small = synthesize_for_loss(G, ws, loss_res, cfg.synthesis_shortcut)
                     lp = (lpips_model.distance_from_features(synth_small, target_feats).float()  # any lpips_model
@@ -290,7 +289,7 @@ def project(
     except KeyboardInterrupt:
         interrupted = True
 
-    ws_best = best_w.expand(N, G.num_ws, -1).contiguous() if rows == 1 else best_w
+    ws_best = best_w.expand(N, G.num_ws, -1).contiguous() if n_rows == 1 else best_w
     return ProjectionResult(
         ws=ws_best.detach(),
         noise={k: v.detach() for k, v in (best_noise or fixed_noise).items()},
