@@ -13,6 +13,7 @@ growth over the reading after a small warm-up upload, against the budget::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -25,6 +26,7 @@ import urllib.request
 import uuid
 from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import Iterator
 
 
 def status_mb(pid: int) -> dict[str, float]:
@@ -80,17 +82,47 @@ class Browser:
             job = self.get_json(f"/api/jobs/{job['id']}")
         return job
 
-    def upload(self, data: bytes, name: str) -> tuple[int, dict]:
+    def upload(self, data: bytes, name: str, *, align: bool = False) -> tuple[int, dict]:
+        """Upload image bytes as the page does (``align``: the server aligns the face): (status, JSON)."""
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\n"
                 f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
         headers = {**self._headers(), "Content-Type": f"multipart/form-data; boundary={boundary}"}
-        req = urllib.request.Request(self.base + "/api/photos?align=0", data=body, headers=headers, method="POST")
+        req = urllib.request.Request(self.base + "/api/photos" + ("" if align else "?align=0"), data=body,
+                                     headers=headers, method="POST")
         try:
             with self.opener.open(req, timeout=600) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
+
+
+@contextlib.contextmanager
+def ui_server(*flags: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``latentlab ui --port 0 --device cpu FLAGS...`` in its own process group: yields (the process,
+    its base URL) once it listens, and stops it (Ctrl-C, then kill) on leaving."""
+    exe = Path(sys.executable).parent / "latentlab"
+    server = subprocess.Popen([str(exe), "ui", "--port", "0", "--device", "cpu", *flags], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        base = None
+        deadline = time.time() + 600
+        while base is None and time.time() < deadline:
+            line = server.stdout.readline()
+            if not line:
+                raise SystemExit(f"the UI did not start (exit {server.poll()})")
+            m = re.search(r"open (http://[^/]+)/", line)
+            if m:
+                base = m.group(1)
+        if base is None:
+            raise SystemExit("the UI did not start within 10 minutes")
+        yield server, base
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 def parse_size(text: str) -> int:
@@ -113,20 +145,7 @@ def main() -> None:
     args = ap.parse_args()
 
     png = gradient_png(args.size)
-    exe = Path(sys.executable).parent / "latentlab"
-    server = subprocess.Popen([str(exe), "ui", "--network", args.network, "--port", "0", "--memory-budget",
-                               args.budget, "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, start_new_session=True)
-    try:
-        base = None
-        deadline = time.time() + 600
-        while base is None and time.time() < deadline:
-            line = server.stdout.readline()
-            if not line:
-                raise SystemExit(f"the UI did not start (exit {server.poll()})")
-            m = re.search(r"open (http://[^/]+)/", line)
-            if m:
-                base = m.group(1)
+    with ui_server("--network", args.network, "--memory-budget", args.budget) as (server, base):
         b = Browser(base)
         b.get_json("/api/info")
         started = status_mb(server.pid)
@@ -161,12 +180,6 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps({"started": started, "rows": rows, "budget_mib": budget_mb,
                                              "growth_mib": growth}, indent=2))
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

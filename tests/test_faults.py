@@ -201,6 +201,11 @@ def test_ui_resident_memory_stays_within_its_budget_under_huge_uploads(net, tmp_
         hdr = {"Origin": base, "Sec-Fetch-Site": "same-origin"}
         with opener.open(urllib.request.Request(base + "/api/session", headers=hdr), timeout=60) as r:
             hdr["X-CSRF-Token"] = json.loads(r.read())["csrf_token"]
+        with opener.open(urllib.request.Request(base + "/api/info", headers=hdr), timeout=60) as r:
+            from latentlab.inversion import PRESETS
+
+            # without --steps the page proposes the preset's own projection steps
+            assert json.loads(r.read())["default_steps"] == PRESETS["paper"].num_steps
 
         def upload(data: bytes, name: str) -> int:
             bd = uuid.uuid4().hex

@@ -170,6 +170,51 @@ def test_coarse_steps_see_the_photo_at_the_coarse_resolution_first():
     assert [r for kind, r in spy.seen if kind == "photo"] == [16, 16] + [32] * 6
 
 
+class _CropSpy(_SpyLoss):
+    """The L1 stand-in, also keeping every image ``features`` is given (the photo's crops)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[torch.Tensor] = []
+
+    def features(self, y: torch.Tensor) -> list[torch.Tensor]:
+        self.targets.append(y.detach().clone())
+        return [y]
+
+
+def test_texture_term_compares_full_resolution_crops_of_the_face():
+    G = _tiny(3)  # 32 px: crops of 32 // 4 = 8 px
+    ws = G.mapping(torch.zeros(1, G.z_dim))
+    target = _target_outside(G)
+    spy = _CropSpy()
+    steps = 12
+    cfg = PIXEL_TUNE.replace(num_steps=steps, lpips_weight=1.0, loss_resolution=16, texture_weight=2.0,
+                             texture_crop=128)
+    r = pivotal_tuning(G, target, ws, {}, cfg, lpips_model=spy)
+    assert [res for kind, res in spy.seen if kind == "photo"] == [16, 8] * steps
+    crops = spy.targets[1:]  # the first call is the whole photo at the loss resolution
+    assert len(crops) == steps
+    origins = []
+    for c in crops:  # find each crop in the photo: full resolution, inside the central half
+        hits = [(y, x) for y in range(32 - 7) for x in range(32 - 7)
+                if torch.equal(target[..., y:y + 8, x:x + 8], c)]
+        assert len(hits) == 1
+        (y, x), = hits
+        assert 8 <= y and y + 8 <= 24 and 8 <= x and x + 8 <= 24
+        origins.append((y, x))
+    assert len(set(origins)) > 3  # drawn anew each step
+    with torch.no_grad():  # step 0: the render is the base generator's
+        img = G.synthesis(ws, noise_mode="const")
+    y, x = origins[0]
+    expected = (img[..., y:y + 8, x:x + 8] - crops[0]).abs().mean().item()
+    assert r.history[0]["texture"] == pytest.approx(expected, rel=1e-5)
+    again = pivotal_tuning(G, target, ws, {}, cfg, lpips_model=_CropSpy())
+    assert [h["texture"] for h in again.history] == [h["texture"] for h in r.history]  # seeded
+    without = pivotal_tuning(G, target, ws, {}, cfg.replace(texture_weight=0.0), lpips_model=_SpyLoss())
+    assert "texture" not in without.history[0]
+    assert not torch.equal(without.G.synthesis(ws, noise_mode="const"), r.G.synthesis(ws, noise_mode="const"))
+
+
 @pytest.mark.parametrize("native_bf16", [True, False])
 def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_and_tunes_as_well(native_bf16, monkeypatch):
     from latentlab.ops import fast_bfloat16, resolve_precision
@@ -220,7 +265,8 @@ def test_bad_tuning_configs_and_inputs_are_clear_errors():
     for bad in ({"num_steps": -1}, {"learning_rate": float("nan")}, {"l2_weight": -1.0}, {"tune": "mapping"},
                 {"lpips_weight": 0.0, "l2_weight": 0.0}, {"locality_every": 0}, {"delta_dtype": "int8"},
                 {"precision": "fp16"}, {"locality_resolution": 8}, {"locality_resolution": 64.5},
-                {"coarse_fraction": 1.5}, {"coarse_resolution": 8}):
+                {"coarse_fraction": 1.5}, {"coarse_resolution": 8}, {"texture_weight": float("inf")},
+                {"texture_weight": -0.5}, {"texture_crop": 16}, {"texture_crop": True}):
         with pytest.raises(LatentlabError):
             TuningConfig(**bad)
     with pytest.raises(LatentlabError, match="targets must be"):

@@ -82,13 +82,13 @@ def _host_name(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--directions", "direction_dirs", multiple=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Extra folder of <model>/<name>.npz directions (repeatable).")
-@click.option("--steps", type=click.IntRange(1, 5000), default=100, show_default=True,
-              help="Projection steps the page proposes.")
+@click.option("--steps", type=click.IntRange(1, 5000), default=None,
+              help="Projection steps the page proposes [default: the preset's own; pti: a 30-step pivot].")
 @click.option("--preset", type=preset_choice(), default=DEFAULT_PRESET, show_default=True,
               help="Projection settings (the page sets steps and space). " + PRESET_HELP)
 @device_option
 def command(network: str, host: str, port: int, allow_hosts: tuple[str, ...], memory_budget: int,
-            direction_dirs: tuple[Path, ...], steps: int, preset: str, device: str) -> None:
+            direction_dirs: tuple[Path, ...], steps: int | None, preset: str, device: str) -> None:
     """Serve a local web app: upload a photo, watch alignment and projection (step, LPIPS),
     edit with sliders on each direction's layer range, mix styles, swap faces, and download the
     image and latent (.npz). Makes no outside request. Stop it with Ctrl-C.

@@ -57,6 +57,14 @@ class TuningConfig:
     #: stop early); 0 = off
     coarse_fraction: float = 0.0
     coarse_resolution: int = 128
+    #: LPIPS (the same network) on one random ``texture_crop``-px crop of the full-resolution render
+    #: per step, against the same crop of the photo, with this weight (0 = off): supervises the
+    #: detail the loss-resolution LPIPS cannot see. Crops are drawn, seeded, from the central half
+    #: of the image (the face, in an FFHQ-aligned crop). Off: on ffhq-mobile it brings back fine
+    #: energy as the generator's periodic pattern, not skin, and costs identity (4 photos, weight
+    #: 0.2-1: skin peak ratio 9-311 against 2-17, dlib +0.02 to +0.28; benchmarks/README.md)
+    texture_weight: float = 0.0
+    texture_crop: int = 128
     #: "all": every synthesis parameter (PTI); "convs": all but the style affines and noise strengths
     #: (the mapping from W to styles stays the base model's).
     tune: str = "all"
@@ -73,7 +81,7 @@ class TuningConfig:
         if not 0 <= self.lr_rampdown_length <= 1:
             raise LatentlabError(f"lr_rampdown_length must be in [0, 1], got {self.lr_rampdown_length}")
         for name in ("learning_rate", "lpips_weight", "l2_weight", "id_weight", "locality_weight",
-                     "locality_alpha", "early_stop_lpips"):
+                     "locality_alpha", "early_stop_lpips", "texture_weight"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise LatentlabError(f"pivotal tuning {name} must be a finite number >= 0, got {v}")
@@ -82,6 +90,8 @@ class TuningConfig:
         if isinstance(self.coarse_resolution, bool) or not isinstance(self.coarse_resolution, int) \
                 or self.coarse_resolution < 16:
             raise LatentlabError(f"coarse_resolution must be an integer >= 16, got {self.coarse_resolution!r}")
+        if isinstance(self.texture_crop, bool) or not isinstance(self.texture_crop, int) or self.texture_crop < 32:
+            raise LatentlabError(f"texture_crop must be an integer >= 32, got {self.texture_crop!r}")
         if self.lpips_weight == 0 and self.l2_weight == 0 and self.id_weight == 0:
             raise LatentlabError("pivotal tuning needs one of lpips_weight, l2_weight, id_weight > 0")
         if self.locality_every < 1:

@@ -11,6 +11,8 @@ tuning keeps the pivot ``ws`` fixed and fine-tunes the synthesis network's weigh
   ``w_r = w_p + alpha * (w_z - w_p) / |w_z - w_p|`` at distance ``alpha`` from the pivot must render
   the same with the tuned and the original generator (MSE + LPIPS, weight ``locality_weight``),
   so the change stays near the pivot and edits around it keep working;
+* optionally LPIPS on a random full-resolution crop of the face (``texture_weight``), for the
+  skin's detail that LPIPS at the loss resolution cannot see;
 * early stop when the loss network's LPIPS falls under ``early_stop_lpips``.
 
 The result is a :class:`~latentlab.latent.Tuning`: for each synthesis parameter that changed,
@@ -67,6 +69,15 @@ def _area(x: torch.Tensor, res: int) -> torch.Tensor:
     return F.interpolate(x, size=(res, res), mode="area") if x.shape[-1] > res else x
 
 
+def texture_crop_origin(resolution: int, crop: int, gen: torch.Generator) -> tuple[int, int]:
+    """(y0, x0) of a ``crop``-px square drawn uniformly inside the central half of a
+    ``resolution``-px image, [R/4, 3R/4) on both axes (the face of an FFHQ-aligned crop)."""
+    lo = resolution // 4
+    hi = max(lo, 3 * resolution // 4 - crop)
+    y0, x0 = torch.randint(lo, hi + 1, (2,), generator=gen).tolist()
+    return int(y0), int(x0)
+
+
 def locality_latents(G: Generator, pivot: torch.Tensor, alpha: float, gen: torch.Generator) -> torch.Tensor:
     """PTI's regulariser latents: ``w_p + alpha * (w_z - w_p) / |w_z - w_p|`` per row, [N, num_ws, w_dim].
 
@@ -119,7 +130,7 @@ def pivotal_tuning(
         cfg = cfg.replace(precision=resolve_precision(cfg.precision, device))
     t_start = time.perf_counter()
     gen = torch.Generator().manual_seed(cfg.seed)
-    if lpips_model is None and (cfg.lpips_weight > 0 or cfg.locality_weight > 0):
+    if lpips_model is None and (cfg.lpips_weight > 0 or cfg.locality_weight > 0 or cfg.texture_weight > 0):
         from ..losses.lpips import LPIPS
 
         lpips_model = LPIPS().to(device)
@@ -146,6 +157,8 @@ def pivotal_tuning(
     pivot = pivot.to(device, torch.float32).detach()
     noise = {k: v.to(device, torch.float32).detach() for k, v in (noise or {}).items()}
     autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    crop = min(cfg.texture_crop, G.img_resolution // 4)
+    crop_gen = torch.Generator().manual_seed(cfg.seed + 1)  # its own stream: the locality draws stay as without it
 
     history: list[dict[str, float]] = []
     last_lp = [math.nan] * N
@@ -170,6 +183,16 @@ def pivotal_tuning(
                 lp = (lpips_model.distance_from_features(small, target_feats[res]).float() if lpips_model is not None
                       and cfg.lpips_weight > 0 else torch.zeros_like(mse))
             loss = (cfg.lpips_weight * lp + cfg.l2_weight * mse).sum()
+            tex = None
+            if cfg.texture_weight > 0:
+                y0, x0 = texture_crop_origin(G.img_resolution, crop, crop_gen)
+                box = (..., slice(y0, y0 + crop), slice(x0, x0 + crop))
+                with torch.no_grad(), torch.autocast(**autocast):
+                    crop_feats = lpips_model.features(targets[box].contiguous(memory_format=torch.channels_last))
+                with torch.autocast(**autocast):
+                    tex = lpips_model.distance_from_features(img[box].contiguous(memory_format=torch.channels_last),
+                                                             crop_feats).float()
+                loss = loss + cfg.texture_weight * tex.sum()
             id_term = None
             if cfg.id_weight > 0:
                 id_term = identity_loss(img, targets)
@@ -194,6 +217,8 @@ def pivotal_tuning(
                    "seconds": time.perf_counter() - t_start}
             if reg is not None:
                 row["locality"] = float(reg.detach().mean())
+            if tex is not None:
+                row["texture"] = float(tex.detach().mean())
             if id_term is not None:
                 row["id_loss"] = float(id_term.detach().mean())
             history.append(row)
@@ -232,5 +257,5 @@ def identity_loss_fn(device: torch.device) -> Callable[[torch.Tensor, torch.Tens
     return make_identity_loss(device)
 
 
-__all__ = ["TuningResult", "identity_loss_fn", "locality_latents", "pivotal_tuning", "tunable_parameters",
-           "tuning_identity_loss"]
+__all__ = ["TuningResult", "identity_loss_fn", "locality_latents", "pivotal_tuning", "texture_crop_origin",
+           "tunable_parameters", "tuning_identity_loss"]
