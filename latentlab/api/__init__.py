@@ -51,8 +51,7 @@ from ..registry import DEFAULT_MODEL, load_generator, network_name, resolve_devi
 from ..report import Figure, Report, Step, write_report
 from ..sampling import MAX_SEED, parse_seeds
 from .faces import (Projection, attributes, follow, identity, load_latent, load_photo, morph, project, sample, style,
-                    swap,
-                    swap_paths, sweep_paths, transfer, write_swap, write_sweep)
+                    swap, swap_paths, sweep_paths, transfer, write_swap, write_sweep)
 from .images import Batch, Frames, Image, png_bytes
 from .models import (FittedDirection, components, convert_model, describe_attributes, describe_layers, describe_model,
                      fit_directions, format_model, interpolate, list_directions, list_models, model_key, setup_weights)

@@ -476,8 +476,7 @@ def follow(start: Projection, photo: "str | Path | np.ndarray | Photo", *, layer
     ``transfer(a, b_neutral, follow(b_neutral, "b_smiling.jpg"))`` carries b's expression (on 10
     people photographed neutral and smiling, a's mouth gained on average more of b's smile this way
     than from two separate projections or with only the transfer's rows moving: benchmarks/README.md).
-    The result
-    lives in ``photo`` (its own alignment) and carries start's tuning.
+    The result lives in ``photo`` (its own alignment) and carries start's tuning.
     """
     from ..editing.layers import parse_layers
     from ..inversion import FOLLOW, invert, resolve_config

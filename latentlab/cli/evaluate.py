@@ -31,8 +31,7 @@ from .project import config_options
 @engine_options
 @device_option
 def command(photos: tuple[Path, ...], network: str, presets: str, outdir: Path, no_align: bool, no_edits: bool,
-            force: bool,
-            engine: str, ray_address: str | None, ray_workers: int | None, threads_per_worker: int | None,
+            force: bool, engine: str, ray_address: str | None, ray_workers: int | None, threads_per_worker: int | None,
             device: str, optimize_noise: bool | None, **overrides: Any) -> None:
     """Project PHOTO... (files or folders) with each preset and measure every reconstruction.
 
@@ -49,8 +48,7 @@ def command(photos: tuple[Path, ...], network: str, presets: str, outdir: Path, 
     """
     names = [p.strip() for p in presets.split(",") if p.strip()]
     ev = api.evaluate(photos, names, outdir, network=network, device=device, force=force, align=not no_align,
-                      edits=not no_edits,
-                      engine=engine, ray_address=ray_address, ray_workers=ray_workers,
+                      edits=not no_edits, engine=engine, ray_address=ray_address, ray_workers=ray_workers,
                       threads_per_worker=threads_per_worker, progress=True, optimize_noise=optimize_noise,
                       **overrides)
     cols = ("psnr", "lpips_alex", "ms_ssim", "id_cosine", "dlib_distance", "dlib_same_person_rate",
