@@ -139,13 +139,16 @@ def main() -> None:
     ap.add_argument("--shift", type=float, default=20.0, help="photo pixels the mouth corners and chin move")
     ap.add_argument("--save", type=Path, default=None, help="write the real photos' results here")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--follow", choices=["line", "track"], default=None, help="DragConfig.follow")
+    ap.add_argument("--line-step", type=float, default=None, help="DragConfig.line_step")
     ap.add_argument("--feature-resolution", type=int, default=None, help="DragConfig.feature_resolution")
     ap.add_argument("--lr", type=float, default=None, help="DragConfig.lr")
     ap.add_argument("--r1", type=float, default=None, help="DragConfig.r1")
     ap.add_argument("--r2", type=float, default=None, help="DragConfig.r2")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    args.config = {k: v for k in ("feature_resolution", "lr", "r1", "r2") if (v := getattr(args, k)) is not None}
+    args.config = {k: v for k in ("follow", "line_step", "feature_resolution", "lr", "r1", "r2")
+                   if (v := getattr(args, k)) is not None}
     args.points = [int(x) for x in args.points.split(",") if x]
 
     import torch

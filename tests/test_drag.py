@@ -1,7 +1,8 @@
-"""Drag editing (DragGAN's method): the pieces against independent formulas (bilinear feature
-lookup, nearest-feature tracking, the photo -> aligned mapping, the motion disc), the drag moving a
-handle to its target on a tiny generator, the same result from the API, the command line and the
-web UI, and hostile points, masks and latents refused in one line with nothing written."""
+"""Drag editing: the pieces against independent formulas (bilinear feature lookup, nearest-feature
+tracking, the template distance, the photo -> aligned mapping, the motion disc), the drag moving a
+handle's content to its target on a tiny generator with both ways of following the handles, the
+same result from the API, the command line and the web UI, and hostile points, masks and latents
+refused in one line with nothing written."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from conftest import make_tiny, save_tiny
 import latentlab as ll
 from latentlab.cli import main
 from latentlab.editing.drag import (DragConfig, check_mask, check_points, drag, drag_rows, motion_loss, parse_points,
-                                    photo_to_aligned, sample_features, track)
+                                    photo_to_aligned, sample_features, template_distance, track)
 from latentlab.errors import LatentlabError
 from latentlab.faces import FaceTransform
 from latentlab.imageio import save_image
@@ -23,8 +24,8 @@ from latentlab.latent import Latent, Tuning, delta_path_for, save_latent
 
 #: Settings that make the 32 px tiny generator move: its 16 px block's features, a big step; only
 #: rows 0-4 (4, 8, 8, 16, 16 px) move, so that rows held fixed can be checked (the default, rows of
-#: 32 px and less, is every row of this model).
-TINY = dict(feature_resolution=16, lr=0.02, max_steps=120, rows="rows:0-5")
+#: 32 px and less, is every row of this model); sub-goals 1 px apart (16 px at 512).
+TINY = dict(feature_resolution=16, lr=0.02, max_steps=120, rows="rows:0-5", line_step=16.0)
 COARSE = [0, 1, 2, 3, 4]
 POINTS = [((10.0, 12.0), (16.0, 12.0))]
 
@@ -115,6 +116,22 @@ def test_motion_loss_is_the_mean_l1_of_each_disc_one_step_toward_its_target():
         assert abs(numeric - grad[c, y, x]) < 1e-3, (c, y, x, numeric, grad[c, y, x])
 
 
+def test_template_distance_is_the_mean_l1_of_a_shifted_disc_on_linear_features():
+    # features linear in position: F_c(u, v) = a_c u + b_c v on the 16 px grid, so bilinear lookup is
+    # exact and a disc read (dx, dy) image px away differs by |a_c dx + b_c dy| * 16 / 32 everywhere
+    a, b = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.25, 1.0, -3.0])
+    v, u = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    feats = (a[:, None, None] * u + b[:, None, None] * v)[None]
+    disc = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, -2.0], [-2.0, 0.0], [0.0, 2.0]])
+    start = torch.tensor([[10.0, 12.0], [8.5, 9.25]])
+    template = sample_features(feats, (start[:, None] + disc[None]).reshape(-1, 2), 32).reshape(2, 5, 3)
+    shift = torch.tensor([[3.0, 0.0], [-1.5, 2.0]])
+    got = template_distance(feats, start + shift, template, disc, 32)
+    want = [(a * dx + b * dy).abs().mean() * 0.5 for dx, dy in shift.tolist()]
+    torch.testing.assert_close(got, torch.stack(want))
+    assert template_distance(feats, start, template, disc, 32).abs().max() < 1e-5
+
+
 def test_photo_points_map_through_the_alignment():
     s = 40.0 / 32.0  # aligned 32 px frame -> a 40 px square at (30, 20) of a 120 x 100 photo
     tf = FaceTransform(np.array([[s, 0, 30.0 - 0.5 + 0.5 * s], [0, s, 20.0 - 0.5 + 0.5 * s], [0, 0, 1]]), 32,
@@ -129,6 +146,14 @@ def test_photo_points_map_through_the_alignment():
         photo_to_aligned(lat, [((99.9, 10.0), (150.0, 10.0))], 32)
     with pytest.raises(LatentlabError, match="no alignment"):
         photo_to_aligned(Latent(torch.zeros(1, 8, 16)), [((1.0, 1.0), (2.0, 2.0))], 32)
+
+
+def test_bad_drag_settings_are_refused_in_one_line():
+    for kw, frag in [({"follow": "jump"}, "follow must be auto, line or track"), ({"line_accept": 1.0}, "line_accept"),
+                     ({"line_budget": 0}, "line_budget"), ({"line_step": 0.0}, "line_step"),
+                     ({"lr": float("nan")}, "lr"), ({"max_steps": 0}, "max_steps")]:
+        with pytest.raises(LatentlabError, match=frag):
+            DragConfig(**kw)
 
 
 def test_rows_that_move_are_the_coarse_ones(G):
@@ -159,8 +184,9 @@ def test_points_text_and_checks():
 
 
 # ------------------------------------------------------------------------------ the drag
-def test_a_drag_moves_the_handle_to_its_target_and_moves_only_the_coarse_rows(G, sample):
-    out, res = drag(G, sample, POINTS, config=DragConfig(**TINY))
+@pytest.mark.parametrize("follow", ["line", "track"])
+def test_a_drag_moves_the_handle_to_its_target_and_moves_only_the_coarse_rows(G, sample, follow):
+    out, res = drag(G, sample, POINTS, config=DragConfig(**TINY, follow=follow))
     assert res.stopped == "arrived" and res.distances()[0] <= 1.0  # 1 px at 512 px scale, at least 1 px
     assert drag_rows(G, DragConfig(**TINY)) == COARSE
     moved = (out.ws - sample.ws).abs().amax(dim=2)[0]
@@ -168,8 +194,54 @@ def test_a_drag_moves_the_handle_to_its_target_and_moves_only_the_coarse_rows(G,
     op = out.history[-1]
     assert op["op"] == "drag" and op["steps"] == res.steps and op["stopped"] == "arrived"
     assert op["points"] == [[[10.0, 12.0], [16.0, 12.0]]] and len(res.handles) == res.steps + 1
-    again, _ = drag(G, sample, POINTS, config=DragConfig(**TINY))
+    again, _ = drag(G, sample, POINTS, config=DragConfig(**TINY, follow=follow))
     assert torch.equal(again.ws, out.ws)  # deterministic
+
+
+def test_auto_follows_the_line_for_few_handles_and_tracks_many(G, sample):
+    few, many = POINTS, [((4.0 + 3 * i, 12.0), (6.0 + 3 * i, 12.0)) for i in range(6)]
+    for points, want in [(few, "line"), (many, "track")]:
+        out, res = drag(G, sample, points, config=DragConfig(**{**TINY, "max_steps": 3}))
+        assert out.history[-1]["config"]["follow"] == want
+        if want == "line":  # the line moves the handle only along it, a sub-goal at a time
+            assert np.allclose(res.handles[..., 1], 12.0)
+            assert np.isin(np.diff(res.handles[..., 0], axis=0), [0.0, 1.0]).all()
+
+
+def _best_match(G, latent, feature: torch.Tensor) -> tuple[list[float], float]:
+    """Where in the 32 px image (every pixel searched) the 16 px block's features are nearest (L1)
+    to ``feature`` [1, C], and that distance."""
+    with torch.no_grad():
+        f = G.synthesis_features(latent.ws, 16)
+        ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+        pts = torch.stack([xs.flatten(), ys.flatten()], dim=1)
+        d = (sample_features(f, pts, 32) - feature).abs().sum(dim=1)
+    return pts[d.argmin()].tolist(), float(d.min())
+
+
+def test_a_line_drag_moves_the_content_along_the_line_one_sub_goal_at_a_time(G, sample):
+    cfg = DragConfig(**TINY)
+    out, res = drag(G, sample, POINTS, config=cfg)
+    trail = res.handles[:, 0]
+    np.testing.assert_allclose(trail[:, 1], 12.0)  # on the line from (10, 12) to (16, 12)
+    steps = np.diff(trail[:, 0])
+    assert (steps >= 0).all() and set(np.round(steps, 6)) <= {0.0, 1.0}  # sub-goals 1 px apart, forward only
+    assert trail[-1].tolist() == [16.0, 12.0] and res.stopped == "arrived"
+    held = np.diff(np.flatnonzero(np.r_[1.0, steps, 1.0]))  # steps spent on each sub-goal
+    assert held.max() <= cfg.line_budget
+    # the content under the handle went toward the target: searched over the whole image, the
+    # feature nearest to the handle's initial one lies further right than the handle, and the
+    # disc of the target is nearer the handle's initial disc than before the drag
+    with torch.no_grad():
+        f0 = G.synthesis_features(sample.ws, 16)
+        f1 = G.synthesis_features(out.ws, 16)
+    h, t = torch.tensor([POINTS[0][0]]), torch.tensor([POINTS[0][1]])
+    assert _best_match(G, sample, sample_features(f0, h, 32))[0] == [10.0, 12.0]
+    (x, y), _ = _best_match(G, out, sample_features(f0, h, 32))
+    assert x >= 12 and abs(y - 12) <= 1
+    disc = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.0], [0.0, 1.0]])
+    template = sample_features(f0, h + disc, 32)[None]
+    assert template_distance(f1, t, template, disc, 32) < 0.8 * template_distance(f0, t, template, disc, 32)
 
 
 def test_a_mask_keeps_the_features_outside_it(G, sample):
@@ -219,14 +291,16 @@ def test_api_cli_and_ui_give_the_same_drag(env, tmp_path):
     cfg = {k: v for k, v in TINY.items() if k != "max_steps"}
     api = s.drag(POINTS, coords="aligned", steps=TINY["max_steps"], **cfg)
     res = _cli("drag", env["root"] / "s.npz", "--points", "10,12>16,12", "--coords", "aligned", "--steps", 120,
-               "--lr", 0.02, "--feature-resolution", 16, "--drag-rows", "rows:0-5", "--network", env["net"], "--outdir", tmp_path, "--name", "d")
+               "--line-step", 16, "--lr", 0.02, "--feature-resolution", 16, "--drag-rows", "rows:0-5",
+               "--network", env["net"], "--outdir", tmp_path, "--name", "d")
     assert res.exit_code == 0, res.output
     assert "stopped: arrived" in res.output
     cli = ll.load_latent(tmp_path / "d.npz", G)
     assert torch.equal(cli.ws, api.ws) and (tmp_path / "d.png").is_file()
     session = Studio(G, env["net"]).new_session()
     lid = session.latents.put(s)
-    job = session.wait(session.start_drag(lid, [[10, 12, 16, 12]], steps=120, lr=0.02, rows="rows:0-5"), timeout=120)
+    job = session.wait(session.start_drag(lid, [[10, 12, 16, 12]], steps=120, lr=0.02, rows="rows:0-5",
+                                              line_step=16.0), timeout=120)
     assert job.status == "done", job.error
     ui = session.latents.need(job.result["latent"])
     assert torch.equal(ui.ws, api.ws) and job.result["stopped"] == "arrived"

@@ -68,9 +68,10 @@ def _studio(tiny, steps: int = 4, preset: str = "paper"):
 
     path, dirs, _ = tiny
     G = load_generator(str(path), "cpu", progress=False)
-    # drags on the tiny model: a big step, and only rows 0-4 (4..16 px) move so that the rest can be checked
+    # drags on the tiny model: a big step, sub-goals 1 px apart, and only rows 0-4 (4..16 px) move so
+    # that the rest can be checked
     return Studio(G, str(path), direction_dirs=[dirs], default_steps=steps, preset=preset,
-                  drag_settings={"lr": 0.02, "rows": "rows:0-5"})
+                  drag_settings={"lr": 0.02, "rows": "rows:0-5", "line_step": 16.0})
 
 
 def _session(tiny, steps: int = 4, preset: str = "paper"):

@@ -272,7 +272,7 @@ class Projection:
 
     def drag(self, points: Any, *, mask: Any = None, coords: str = "auto", steps: int | None = None,
              progress: ProgressArg = None, cancel: CancelArg = None, **config: Any) -> "Projection":
-        """Drag editing (DragGAN's method, :mod:`latentlab.editing.drag`): move the content under
+        """Drag editing (DragGAN's task, :mod:`latentlab.editing.drag`): move the content under
         each handle point to its target by optimising the coarse W+ rows, drawn by this face's own
         (tuned) generator. Returns a new Projection; its last :attr:`history` entry records the
         points, where the handles ended (``handles_final``, aligned pixels), the steps and why it
@@ -283,9 +283,10 @@ class Projection:
         (pixels of the aligned image at G's resolution), ``"auto"`` (photo when the latent has an
         alignment, else aligned). mask: where the image may change, bool or 0/255 pixels of the
         same frame as the points (None: anywhere). steps: most optimisation steps (default 200).
-        config: :class:`~latentlab.editing.drag.DragConfig` fields (``r1``, ``r2``, ``lr``,
-        ``feature_resolution``, ``rows``, ``mask_weight``, ``stop_distance``, ``patience``,
-        ``preview_every``). progress / cancel: :mod:`latentlab.progress` (``"drag"`` events with
+        config: :class:`~latentlab.editing.drag.DragConfig` fields (``follow``: ``"line"``,
+        DragGAN's ``"track"``, or ``"auto"``, line for up to 5 handles; ``line_step``,
+        ``line_budget``, ``line_accept``, ``r1``, ``r2``, ``lr``, ``feature_resolution``, ``rows``, ``mask_weight``, ``stop_distance``,
+        ``patience``, ``preview_every``). progress / cancel: :mod:`latentlab.progress` (``"drag"`` events with
         the handles and, every few steps, a preview image).
         """
         from ..editing.drag import DragConfig, drag, mask_to_aligned, parse_points, photo_to_aligned

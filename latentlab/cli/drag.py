@@ -1,4 +1,4 @@
-"""``latentlab drag``: point-based editing (DragGAN's method) of a photo's or a sample's latent."""
+"""``latentlab drag``: point-based editing (DragGAN's task) of a photo's or a sample's latent."""
 
 from __future__ import annotations
 
@@ -34,12 +34,17 @@ def _points(_ctx, _param, value: str):
                    "photo (or of the aligned image with --coords aligned).")
 @click.option("--steps", type=click.IntRange(1, 2000), default=200, show_default=True,
               help="Most optimisation steps (it stops earlier once every handle is on its target).")
+@click.option("--follow", type=click.Choice(["auto", "line", "track"]), default="auto", show_default=True,
+              help="How handles advance: sub-goals along the straight line to the target (line), DragGAN's "
+                   "point tracking (track), or line for up to 5 handles and track for more (auto).")
+@click.option("--line-step", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
+              help="Distance between a handle's sub-goals with --follow line (px at 512 px, scaled to the model).")
 @click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=2e-3, show_default=True,
               help="Adam learning rate on the W+ rows that move.")
 @click.option("--r1", type=FiniteFloat(min=0, min_open=True), default=3.0, show_default=True,
-              help="Motion-supervision radius around each handle (px at 512 px, scaled to the model).")
+              help="Radius of the supervised disc around each handle (px at 512 px, scaled to the model).")
 @click.option("--r2", type=FiniteFloat(min=0, min_open=True), default=12.0, show_default=True,
-              help="Point-tracking search radius (px at 512 px, scaled to the model).")
+              help="Point-tracking search radius with --follow track (px at 512 px, scaled to the model).")
 @click.option("--mask-weight", type=FiniteFloat(min=0), default=20.0, show_default=True,
               help="Weight of keeping the features outside --mask.")
 @click.option("--feature-resolution", type=click.IntRange(min=4), default=None,
@@ -50,10 +55,10 @@ def _points(_ctx, _param, value: str):
 @click.option("--video", is_flag=True, help="Also write NAME.mp4: the drag, a frame every few steps.")
 @click.option("--name", default=None, help="Output name (default: <input>_drag).")
 @editing_options("out/drag", photo_for="SOURCE")
-def command(source: Path, points, coords: str | None, mask_path: Path | None, steps: int, lr: float, r1: float,
-            r2: float, mask_weight: float, feature_resolution: int | None, rows: str | None, video: bool,
-            name: str | None, outdir: Path, force: bool, **kw) -> None:
-    """Drag SOURCE's content from handle points to target points (DragGAN's method, on a CPU).
+def command(source: Path, points, coords: str | None, mask_path: Path | None, steps: int, follow: str,
+            line_step: float, lr: float, r1: float, r2: float, mask_weight: float, feature_resolution: int | None,
+            rows: str | None, video: bool, name: str | None, outdir: Path, force: bool, **kw) -> None:
+    """Drag SOURCE's content from handle points to target points (DragGAN's task, on a CPU).
 
     SOURCE is a photo (projected first, by default with pivotal tuning) or a latent .npz (keep its
     .pti.safetensors beside it). Writes OUTDIR/<name>.png (the edited aligned image),
@@ -81,8 +86,8 @@ def command(source: Path, points, coords: str | None, mask_path: Path | None, st
             frames.append(api.tensor_image(ev.image))
         show(ev)
 
-    config = dict(lr=lr, r1=r1, r2=r2, mask_weight=mask_weight, feature_resolution=feature_resolution, rows=rows,
-                  preview_every=10 if video else 0)
+    config = dict(follow=follow, line_step=line_step, lr=lr, r1=r1, r2=r2, mask_weight=mask_weight,
+                  feature_resolution=feature_resolution, rows=rows, preview_every=10 if video else 0)
     result = base.drag(points, mask=mask, coords=coords, steps=steps, progress=progress, **config)
     result.write(outdir, name, force=force)
     op = result.history[-1]
