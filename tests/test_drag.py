@@ -208,6 +208,21 @@ def test_auto_follows_the_line_for_few_handles_and_tracks_many(G, sample):
             assert np.isin(np.diff(res.handles[..., 0], axis=0), [0.0, 1.0]).all()
 
 
+def test_a_line_drag_holds_a_handle_already_on_its_target(G, sample):
+    cfg = DragConfig(**{**TINY, "max_steps": 40})
+    held = ((21.0, 20.0), (21.0, 20.0))
+    alone, _ = drag(G, sample, POINTS, config=cfg)
+    both, res = drag(G, sample, [*POINTS, held], config=cfg)
+    assert (res.handles[:, 1] == [21.0, 20.0]).all()  # it never moves
+    disc = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.0], [0.0, 1.0]])
+    with torch.no_grad():
+        f0, f_alone, f_both = (G.synthesis_features(x.ws, 16) for x in (sample, alone, both))
+    p = torch.tensor([held[0]])
+    template = sample_features(f0, p + disc, 32)[None]
+    # the other handle's move changes the features there; holding it keeps them nearer the start
+    assert template_distance(f_both, p, template, disc, 32) < 0.7 * template_distance(f_alone, p, template, disc, 32)
+
+
 def _best_match(G, latent, feature: torch.Tensor) -> tuple[list[float], float]:
     """Where in the 32 px image (every pixel searched) the 16 px block's features are nearest (L1)
     to ``feature`` [1, C], and that distance."""

@@ -8,6 +8,8 @@ Two ways to follow the handles, both built from their papers' descriptions:
   and the *initial* features on the same disc around the handle (a fixed template, so the content
   under the handle is copied to the sub-goal); a sub-goal counts as reached when that distance has
   fallen to ``line_accept`` of its value when the sub-goal was set, or after ``line_budget`` steps.
+  A handle that has arrived (or starts within ``stop_distance`` of its target) keeps its term at
+  the target, so that the other handles' moves do not carry its content away.
   No point tracking: the handle cannot jump to a look-alike feature or slide along an edge, the
   failure that leaves DragGAN's tracked handles at their targets while the content stays short of
   them (FreeDrag, Ling et al. 2023, argues the same and also drops tracking). Measured on
@@ -297,9 +299,10 @@ class _Line:
             self.spent = torch.where(reached, torch.zeros_like(self.spent), self.spent)
 
     def loss(self, features: torch.Tensor) -> torch.Tensor:
-        active = self.active
-        self.spent = self.spent + active.to(self.spent.dtype)
-        return self.distance(features)[active].sum()
+        """The template distances at every handle's sub-goal, summed: an arrived handle's is at its
+        target, which holds its content there while the others move."""
+        self.spent = self.spent + self.active.to(self.spent.dtype)
+        return self.distance(features).sum()
 
 
 def drag(G: Generator, latent: Latent, points: Any, *, mask: Any = None, config: DragConfig = DragConfig(),
