@@ -283,11 +283,11 @@ class Projection:
         (pixels of the aligned image at G's resolution), ``"auto"`` (photo when the latent has an
         alignment, else aligned). mask: where the image may change, bool or 0/255 pixels of the
         same frame as the points (None: anywhere). steps: most optimisation steps (default 200).
-        config: :class:`~latentlab.editing.drag.DragConfig` fields (``follow``: ``"line"``,
-        DragGAN's ``"track"``, or ``"auto"``, line for up to 5 handles; ``line_step``,
-        ``line_budget``, ``line_accept``, ``r1``, ``r2``, ``lr``, ``feature_resolution``, ``rows``, ``mask_weight``, ``stop_distance``,
-        ``patience``, ``preview_every``). progress / cancel: :mod:`latentlab.progress` (``"drag"`` events with
-        the handles and, every few steps, a preview image).
+        config: :class:`~latentlab.editing.drag.DragConfig` fields (``follow``: ``"line"``, the
+        default, or DragGAN's ``"track"``; ``line_step``, ``line_budget``, ``line_accept``, ``r1``,
+        ``r2``, ``lr``, ``feature_resolution``, ``rows``, ``mask_weight``, ``stop_distance``,
+        ``patience``, ``preview_every``). progress / cancel: :mod:`latentlab.progress` (``"drag"``
+        events with the handles and, every few steps, a preview image).
         """
         from ..editing.drag import DragConfig, drag, mask_to_aligned, parse_points, photo_to_aligned
 

@@ -34,9 +34,9 @@ def _points(_ctx, _param, value: str):
                    "photo (or of the aligned image with --coords aligned).")
 @click.option("--steps", type=click.IntRange(1, 2000), default=200, show_default=True,
               help="Most optimisation steps (it stops earlier once every handle is on its target).")
-@click.option("--follow", type=click.Choice(["auto", "line", "track"]), default="auto", show_default=True,
-              help="How handles advance: sub-goals along the straight line to the target (line), DragGAN's "
-                   "point tracking (track), or line for up to 5 handles and track for more (auto).")
+@click.option("--follow", type=click.Choice(["line", "track"]), default="line", show_default=True,
+              help="How handles advance: sub-goals along the straight line to the target (line), or "
+                   "DragGAN's point tracking (track).")
 @click.option("--line-step", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
               help="Distance between a handle's sub-goals with --follow line (px at 512 px, scaled to the model).")
 @click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=2e-3, show_default=True,

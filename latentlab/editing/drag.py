@@ -2,7 +2,7 @@
 
 Two ways to follow the handles, both built from their papers' descriptions:
 
-* ``follow="line"`` (the default for up to 5 handles). Each handle advances along the straight
+* ``follow="line"`` (the default). Each handle advances along the straight
   line to its target in sub-goals ``line_step`` px apart. At every step the loss is the mean L1
   distance between the features on the disc of radius r1 around each handle's current sub-goal
   and the *initial* features on the same disc around the handle (a fixed template, so the content
@@ -14,7 +14,7 @@ Two ways to follow the handles, both built from their papers' descriptions:
   failure that leaves DragGAN's tracked handles at their targets while the content stays short of
   them (FreeDrag, Ling et al. 2023, argues the same and also drops tracking). Measured on
   DragGAN's face-landmark protocol in ``benchmarks/README.md``.
-* ``follow="track"`` (the default for more handles): the method of DragGAN (Pan et al.,
+* ``follow="track"``: the method of DragGAN (Pan et al.,
   SIGGRAPH 2023). **Motion supervision**: for each handle p with target t, d = (t - p) / |t - p|;
   the loss is the mean L1 distance between the features at q + d and the *stop-gradient*
   features at q, over the pixels q of the disc of radius r1 around p. **Point tracking** after
@@ -57,20 +57,14 @@ from ..progress import CancelArg, Progress, ProgressArg, as_callback, cancelled
 #: Most handle/target pairs one drag takes (DragGAN's face benchmark uses 68).
 MAX_POINTS = 128
 
-#: ``follow="auto"`` advances up to this many handles along their lines and tracks more (on the
-#: landmark benchmark the line halves the distance left with 1 handle, is level with 5 and
-#: worse with 68: ``benchmarks/README.md``).
-LINE_MAX_HANDLES = 5
-
 
 @dataclass(frozen=True)
 class DragConfig:
     """Every setting of a drag. Distances are pixels at 512 px (scaled by R / 512)."""
 
-    #: how handles advance: "line" (sub-goals along the straight line, a fixed template), "track"
-    #: (DragGAN's motion supervision and point tracking), or "auto": line for up to
-    #: :data:`LINE_MAX_HANDLES` handles, track for more (module docstring)
-    follow: str = "auto"
+    #: how handles advance: "line" (sub-goals along the straight line, a fixed template) or "track"
+    #: (DragGAN's motion supervision and point tracking); module docstring
+    follow: str = "line"
     #: the synthesis block whose features are supervised and tracked; None: 128 px, or half the
     #: image for a generator of 128 px or less
     feature_resolution: int | None = None
@@ -92,8 +86,8 @@ class DragConfig:
     preview_every: int = 10  # a full-resolution preview image every this many steps (0: none)
 
     def __post_init__(self) -> None:
-        if self.follow not in ("auto", "line", "track"):
-            raise LatentlabError(f"drag follow must be auto, line or track, got {self.follow!r}")
+        if self.follow not in ("line", "track"):
+            raise LatentlabError(f"drag follow must be line or track, got {self.follow!r}")
         if not (isinstance(self.line_accept, (int, float)) and 0 <= self.line_accept < 1):
             raise LatentlabError(f"drag line_accept must be a number in [0, 1), got {self.line_accept!r}")
         for name in ("r1", "r2", "lr", "mask_weight", "line_step"):
@@ -355,9 +349,8 @@ def drag(G: Generator, latent: Latent, points: Any, *, mask: Any = None, config:
         with torch.no_grad():
             f0 = features(ws0)  # [1, C, h, w]
             initial = sample_features(f0, handles, R)  # [n, C]
-            follow = config.follow if config.follow != "auto" else "line" if n <= LINE_MAX_HANDLES else "track"
             line = _Line(handles, targets, f0, disc, R, config.line_step * scale, stop_d, config) \
-                if follow == "line" else None
+                if config.follow == "line" else None
         outside = None
         if editable is not None and config.mask_weight > 0:
             h = f0.shape[-1]
@@ -410,7 +403,7 @@ def drag(G: Generator, latent: Latent, points: Any, *, mask: Any = None, config:
     result = DragResult(np.stack(trail), targets_np, steps, stopped, time.perf_counter() - t0, history)
     op = {"op": "drag", "points": np.stack([handles_np, targets_np], axis=1).round(3).tolist(),
           "handles_final": result.final.round(3).tolist(), "steps": steps, "stopped": stopped,
-          "rows": rows, "config": {**asdict(config), "feature_resolution": block, "follow": follow}}
+          "rows": rows, "config": {**asdict(config), "feature_resolution": block}}
     return latent.with_op(ws_final, op, name=f"{latent.name}_drag"), result
 
 
@@ -491,6 +484,6 @@ def parse_points(text: str) -> list[tuple[tuple[float, float], tuple[float, floa
     return out
 
 
-__all__ = ["DragConfig", "DragResult", "LINE_MAX_HANDLES", "MAX_POINTS", "check_mask", "check_points", "drag",
+__all__ = ["DragConfig", "DragResult", "MAX_POINTS", "check_mask", "check_points", "drag",
            "drag_rows", "mask_to_aligned", "motion_loss", "parse_points", "photo_to_aligned", "sample_features",
            "template_distance", "track"]
