@@ -2,26 +2,25 @@
 
 Two ways to follow the handles, both built from their papers' descriptions:
 
-* ``follow="line"`` (the default). Each handle advances along the straight
-  line to its target in sub-goals ``line_step`` px apart. At every step the loss is the mean L1
-  distance between the features on the disc of radius r1 around each handle's current sub-goal
-  and the *initial* features on the same disc around the handle (a fixed template, so the content
-  under the handle is copied to the sub-goal); a sub-goal counts as reached when that distance has
-  fallen to ``line_accept`` of its value when the sub-goal was set, or after ``line_budget`` steps.
-  A handle that has arrived (or starts within ``stop_distance`` of its target) keeps its term at
-  the target, so that the other handles' moves do not carry its content away.
-  No point tracking: the handle cannot jump to a look-alike feature or slide along an edge, the
-  failure that leaves DragGAN's tracked handles at their targets while the content stays short of
-  them (FreeDrag, Ling et al. 2023, argues the same and also drops tracking). Measured on
-  DragGAN's face-landmark protocol in ``benchmarks/README.md``.
-* ``follow="track"``: the method of DragGAN (Pan et al.,
-  SIGGRAPH 2023). **Motion supervision**: for each handle p with target t, d = (t - p) / |t - p|;
-  the loss is the mean L1 distance between the features at q + d and the *stop-gradient*
-  features at q, over the pixels q of the disc of radius r1 around p. **Point tracking** after
-  each step: the handle moves to the pixel, within a square of radius r2 around it, whose
-  features are nearest (L1) to the *initial* handle's features. A handle within
-  ``stop_distance`` of its target adds no motion loss; the drag also stops when no handle has
-  moved for ``patience`` steps.
+* ``follow="line"`` (the default). Each handle advances along the straight line to its target in
+  sub-goals ``line_step`` px apart. At every step the loss is the mean L1 distance between the
+  features on the disc of radius r1 around each handle's current sub-goal and the *initial*
+  features on the same disc around the handle (a fixed template, so the content under the handle
+  is copied to the sub-goal); a sub-goal counts as reached when that distance has fallen to
+  ``line_accept`` of its value when the sub-goal was set, or after ``line_budget`` steps. A handle
+  that has arrived (or starts within ``stop_distance`` of its target) keeps its term at the
+  target, so that the other handles' moves do not carry its content away. No point tracking: the
+  handle cannot jump to a look-alike feature or slide along an edge, the failure that leaves
+  DragGAN's tracked handles at their targets while the content stays short of them (FreeDrag,
+  Ling et al. 2023, argues the same and also drops tracking). Measured on DragGAN's face-landmark
+  protocol in ``benchmarks/README.md``.
+* ``follow="track"``: the method of DragGAN (Pan et al., SIGGRAPH 2023). **Motion supervision**:
+  for each handle p with target t, d = (t - p) / |t - p|; the loss is the mean L1 distance between
+  the features at q + d and the *stop-gradient* features at q, over the pixels q of the disc of
+  radius r1 around p. **Point tracking** after each step: the handle moves to the pixel, within a
+  square of radius r2 around it, whose features are nearest (L1) to the *initial* handle's
+  features. A handle within ``stop_distance`` of its target adds no motion loss; the drag also
+  stops when no handle has moved for ``patience`` steps.
 
 Common to both: the features are those of one synthesis block (``feature_resolution``, 128 px by
 default); ``mask_weight`` times the L1 distance between the current and the initial features
