@@ -246,9 +246,13 @@ def template_distance(features: torch.Tensor, points: torch.Tensor, template: to
     """For each point [n, 2], the mean L1 distance between the features on the disc offsets ``disc``
     [k, 2] around it and ``template`` [n, k, C] (the features once read on the same disc) -> [n].
     Gradients flow to ``features``."""
-    n, k = points.shape[0], disc.shape[0]
-    f = sample_features(features, (points[:, None] + disc[None]).reshape(-1, 2), resolution)
-    return (f.reshape(n, k, -1) - template).abs().mean(dim=(1, 2))
+    return (disc_features(features, points, disc, resolution) - template).abs().mean(dim=(1, 2))
+
+
+def disc_features(features: torch.Tensor, points: torch.Tensor, disc: torch.Tensor, resolution: int) -> torch.Tensor:
+    """The bilinear features [n, k, C] on the disc offsets ``disc`` [k, 2] around each point [n, 2]."""
+    q = (points[:, None] + disc[None]).reshape(-1, 2)
+    return sample_features(features, q, resolution).reshape(points.shape[0], disc.shape[0], -1)
 
 
 class _Line:
@@ -261,8 +265,7 @@ class _Line:
         self.length = (targets - handles).norm(dim=1)  # [n]
         self.dir = (targets - handles) / self.length.clamp_min(1e-12)[:, None]
         self.pos = torch.where(self.length <= stop_d, self.length, torch.zeros_like(self.length))
-        self.template = sample_features(f0, (handles[:, None] + disc[None]).reshape(-1, 2), resolution)
-        self.template = self.template.reshape(handles.shape[0], disc.shape[0], -1)
+        self.template = disc_features(f0, handles, disc, resolution)  # [n, k, C]
         self.goal = torch.minimum(self.pos + step, self.length)
         self.ref = self.distance(f0)
         self.spent = torch.zeros_like(self.length)
@@ -483,6 +486,6 @@ def parse_points(text: str) -> list[tuple[tuple[float, float], tuple[float, floa
     return out
 
 
-__all__ = ["DragConfig", "DragResult", "MAX_POINTS", "check_mask", "check_points", "drag",
+__all__ = ["DragConfig", "DragResult", "MAX_POINTS", "check_mask", "check_points", "disc_features", "drag",
            "drag_rows", "mask_to_aligned", "motion_loss", "parse_points", "photo_to_aligned", "sample_features",
            "template_distance", "track"]
